@@ -1,0 +1,44 @@
+# `make run` trains and evaluates; `make test` runs the whole suite, notebook included.
+# Both create the virtual environment .venv and install the project into it first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DATASET ?= mnist
+RECIPE ?= seed
+ARGS ?=
+
+.PHONY: venv run test bench lab notebook lint format clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	touch $@
+
+run: venv
+	$(BIN)/mnist-cnn train --dataset $(DATASET) --recipe $(RECIPE) $(ARGS)
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+lab notebook: venv
+	$(BIN)/python -m pip install --quiet jupyterlab
+	$(BIN)/jupyter lab notebooks/mnist_cnn.ipynb
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) runs *.egg-info .pytest_cache

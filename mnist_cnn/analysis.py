@@ -1,0 +1,74 @@
+"""Looking inside a trained model's test results: confusion matrix, per-digit scores, its worst mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_cnn.data import NUM_CLASSES, Split
+
+
+@dataclass
+class EvaluationReport:
+    """A model's predictions on a test set, and what they add up to."""
+
+    probabilities: np.ndarray
+    true_labels: np.ndarray
+    predicted_labels: np.ndarray
+    matrix: np.ndarray
+    scores: list[dict[str, float]]
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted_labels == self.true_labels).mean())
+
+
+def evaluation_report(model: keras.Model, test: Split, batch_size: int = 128) -> EvaluationReport:
+    """Predict the whole test set and tabulate the results."""
+    images, one_hot_labels = test
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    true_labels = one_hot_labels.argmax(axis=1)
+    predicted_labels = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(true_labels, predicted_labels)
+    return EvaluationReport(probabilities, true_labels, predicted_labels, matrix, per_class_scores(matrix))
+
+
+def confusion_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndarray:
+    """Counts of (true digit, predicted digit): row i, column j counts digits i taken for j."""
+    return tf.math.confusion_matrix(true_labels, predicted_labels, num_classes=NUM_CLASSES).numpy()
+
+
+def per_class_scores(matrix: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall and support of each digit, from a confusion matrix."""
+    correct = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0)
+    actual = matrix.sum(axis=1)
+    return [
+        {
+            "digit": digit,
+            "precision": correct[digit] / predicted[digit] if predicted[digit] else 0.0,
+            "recall": correct[digit] / actual[digit] if actual[digit] else 0.0,
+            "support": int(actual[digit]),
+        }
+        for digit in range(NUM_CLASSES)
+    ]
+
+
+def format_scores(scores: list[dict[str, float]]) -> str:
+    """The per-digit scores as a plain-text table."""
+    lines = [f"{'digit':>5}  {'precision':>9}  {'recall':>6}  {'support':>7}"]
+    lines += [
+        f"{row['digit']:>5}  {row['precision']:>9.3f}  {row['recall']:>6.3f}  {row['support']:>7}" for row in scores
+    ]
+    return "\n".join(lines)
+
+
+def most_confident_errors(true_labels: np.ndarray, probabilities: np.ndarray, count: int = 16) -> np.ndarray:
+    """Indices of the misclassified images whose wrong prediction was the most confident, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != true_labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:count]

@@ -1,0 +1,183 @@
+"""Loading MNIST or Fashion-MNIST, pre-processed as the seed notebook does.
+
+Images come back as float32 arrays of shape (N, 28, 28, 1) scaled to [0, 1], labels one-hot of shape (N, 10).
+Data is looked for, in this order: an explicit path, the dataset's environment variable, a folder of the
+system's (Fashion-MNIST only), then Keras' cache, which downloads on first use. `dataset="sample"` is the
+small real MNIST sample shipped inside this package.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import keras
+import numpy as np
+from cloudmesh.common.StopWatch import StopWatch
+
+from mnist_cnn.errors import DataError
+
+NUM_CLASSES = 10
+IMAGE_SIZE = 28
+DATASETS = ("mnist", "fashion", "sample")
+DATA_ENV_VARS = {"mnist": "MNIST_CNN_DATA", "fashion": "MNIST_CNN_FASHION_DATA"}
+# Debian's package dataset-fashion-mnist installs the four IDX files here.
+SYSTEM_FOLDERS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
+SAMPLE_PATH = Path(__file__).parent / "data" / "mnist_sample.npz"
+KERAS_LOADERS = {"mnist": keras.datasets.mnist.load_data, "fashion": keras.datasets.fashion_mnist.load_data}
+DOWNLOAD_URLS = {
+    "mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+    "fashion": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/ (the four *-ubyte.gz files)",
+}
+# The standard IDX file names, by the key each array has in Keras' mnist.npz.
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+IDX_UINT8 = 0x08
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> tuple[Split, Split]:
+    """`(x_train, y_train), (x_test, y_test)` ready for the model: see the module's docstring.
+
+    The time it takes is kept as StopWatch's "load" timer.
+    """
+    StopWatch.start("load")
+    train, test = load_raw(dataset, path)
+    prepared = preprocess(*train), preprocess(*test)
+    StopWatch.stop("load")
+    return prepared
+
+
+def preprocess(images: np.ndarray, labels: np.ndarray) -> Split:
+    """Scale uint8 images to float32 in [0, 1] with a channel axis, and one-hot the labels, as the seed does."""
+    x = images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype("float32") / 255
+    y = keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
+    return x, y
+
+
+def load_raw(dataset: str = "mnist", path: str | os.PathLike | None = None) -> tuple[Split, Split]:
+    """The dataset as uint8 images (N, 28, 28) and integer labels (N,), checked; see the module's docstring."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    if path is not None:
+        return read_data_file(path)
+    if dataset == "sample":
+        return read_data_file(SAMPLE_PATH)
+    env_path = os.environ.get(DATA_ENV_VARS[dataset])
+    if env_path:
+        return read_data_file(env_path)
+    system_folder = SYSTEM_FOLDERS.get(dataset)
+    if system_folder is not None and system_folder.is_dir():
+        return read_data_file(system_folder)
+    return load_with_keras(dataset)
+
+
+def load_with_keras(dataset: str) -> tuple[Split, Split]:
+    """Keras' own loader: its cache under ~/.keras/datasets, or a download."""
+    try:
+        arrays = KERAS_LOADERS[dataset]()
+    except Exception as error:  # Keras raises a bare Exception for a failed download.
+        raise DataError(
+            f"{dataset} is not available: no path was given, {DATA_ENV_VARS[dataset]} is not set, and Keras "
+            f"could not load it ({str(error).strip()}). Do one of: download {DOWNLOAD_URLS[dataset]} into "
+            f"~/.keras/datasets/; pass --data PATH (a Keras .npz file or a folder of the four IDX files); "
+            f"set {DATA_ENV_VARS[dataset]}=PATH; or train on the shipped sample with --dataset sample."
+        ) from error
+    return check_arrays(arrays, f"Keras' {dataset} loader")
+
+
+def read_data_file(path: str | os.PathLike) -> tuple[Split, Split]:
+    """Read a Keras-style .npz (x_train, y_train, x_test, y_test) or a folder of the four IDX files."""
+    path = Path(path)
+    if path.is_dir():
+        arrays = read_idx_folder(path)
+    elif path.is_file():
+        arrays = read_npz(path)
+    else:
+        raise DataError(f"{path}: no such file or folder")
+    return check_arrays(arrays, str(path))
+
+
+def read_npz(path: Path) -> tuple[Split, Split]:
+    """Read the four arrays of a Keras-style mnist.npz."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in IDX_NAMES if key not in archive.files]
+            if missing:
+                raise DataError(
+                    f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(archive.files) or 'none'}"
+                )
+            x_train, y_train, x_test, y_test = (archive[key] for key in IDX_NAMES)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{path}: not a readable .npz archive of MNIST arrays ({error})") from error
+    return (x_train, y_train), (x_test, y_test)
+
+
+def read_idx_folder(folder: Path) -> tuple[Split, Split]:
+    """Read the four IDX files (gzipped or not) under their standard names from `folder`."""
+    arrays = {}
+    for key, name in IDX_NAMES.items():
+        candidates = [folder / name, folder / f"{name}.gz"]
+        found = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if found is None:
+            raise DataError(f"{folder}: missing {name} (or {name}.gz)")
+        arrays[key] = read_idx(found)
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file of unsigned bytes (gzipped when its name ends in .gz), checking its header."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as file:
+            content = file.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot be read ({error})") from error
+    if len(content) < 4 or content[0] != 0 or content[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    if content[2] != IDX_UINT8:
+        raise DataError(f"{path}: IDX data type 0x{content[2]:02x}, expected unsigned bytes (0x08)")
+    ndim = content[3]
+    header_size = 4 + 4 * ndim
+    if len(content) < header_size:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected_size = header_size + int(np.prod(shape))
+    if len(content) != expected_size:
+        raise DataError(
+            f"{path}: {len(content)} bytes, but its header {shape} needs {expected_size} (truncated or corrupt)"
+        )
+    return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def check_arrays(arrays: tuple[Split, Split], source: str) -> tuple[Split, Split]:
+    """Check that both splits hold uint8 28x28 images and as many integer labels in 0-9; return them."""
+    checked = []
+    for split, (images, labels) in zip(("train", "test"), arrays, strict=True):
+        images, labels = np.asarray(images), np.asarray(labels)
+        if images.dtype != np.uint8:
+            raise DataError(f"{source}: x_{split} has dtype {images.dtype}, expected uint8 pixels 0-255")
+        if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) == 0:
+            raise DataError(f"{source}: x_{split} has shape {images.shape}, expected (N, 28, 28) with N > 0")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(
+                f"{source}: y_{split} has shape {labels.shape} and dtype {labels.dtype}, expected (N,) integers"
+            )
+        if len(labels) != len(images):
+            raise DataError(f"{source}: {len(images)} images but {len(labels)} labels in the {split} split")
+        if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+            raise DataError(
+                f"{source}: y_{split} has labels from {labels.min()} to {labels.max()}, expected 0 to {NUM_CLASSES - 1}"
+            )
+        checked.append((images, labels))
+    return checked[0], checked[1]

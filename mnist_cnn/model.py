@@ -1,0 +1,105 @@
+"""The seed notebook's CNN, its diagram, and saving and loading it safely."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import keras
+
+from mnist_cnn.config import SEED_RECIPE, Config
+from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES
+from mnist_cnn.errors import ModelFileError
+from mnist_cnn.files import atomic_path
+
+MODEL_NAME = "mnist_cnn"
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+logger = logging.getLogger(__name__)
+
+
+def build_model(config: Config = SEED_RECIPE) -> keras.Sequential:
+    """The seed's network: four 3x3 Conv2D (the first three 'same' and each followed by 2x2 max pooling),
+    Flatten, Dropout, Dense(10) and softmax; 112,074 parameters with the default config."""
+    conv = dict(filters=config.filters, kernel_size=config.kernel_size, activation="relu")
+    return keras.Sequential(
+        [
+            keras.Input(shape=INPUT_SHAPE),
+            keras.layers.Conv2D(**conv, padding="same"),
+            keras.layers.MaxPooling2D(config.pool_size),
+            keras.layers.Conv2D(**conv, padding="same"),
+            keras.layers.MaxPooling2D(config.pool_size),
+            keras.layers.Conv2D(**conv, padding="same"),
+            keras.layers.MaxPooling2D(config.pool_size),
+            keras.layers.Conv2D(**conv),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(config.dropout),
+            keras.layers.Dense(NUM_CLASSES),
+            keras.layers.Activation("softmax"),
+        ],
+        name=MODEL_NAME,
+    )
+
+
+def plot_architecture(model: keras.Model, path: str | os.PathLike) -> Path | None:
+    """Draw the model's diagram with its shapes to `path` (as the seed's `plot_model` call does).
+
+    Returns the path, or None with one logged line where pydot or Graphviz's `dot` is missing.
+    """
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        logger.warning(
+            "No architecture diagram: it needs pydot and Graphviz's `dot` (for example: apt-get install graphviz)."
+        )
+        return None
+    with atomic_path(path) as temporary:
+        keras.utils.plot_model(model, to_file=str(temporary), show_shapes=True)
+    return Path(path)
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save in Keras' .keras format, through a temporary file so that an interruption leaves no half model."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: a model file's name must end in .keras")
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a model this package saved. Keras' safe mode stays on, so loading never runs code from the file.
+
+    Raises ModelFileError, naming the file, for a missing or unreadable file or a model that is not an MNIST
+    classifier of 28x28x1 images into 10 classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras .keras model file (it is not a zip archive)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds (ValueError, TypeError, OSError, KeyError...).
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: cannot be loaded as a Keras model ({reason})") from error
+    if not is_mnist_classifier(model):
+        raise ModelFileError(
+            f"{path}: not a model of this package (expected a model named {MODEL_NAME!r} from (None, 28, 28, 1) "
+            f"to (None, 10); found {model.name!r})"
+        )
+    return model
+
+
+def is_mnist_classifier(model: keras.Model) -> bool:
+    """Whether `model` is one `build_model` made: its name, (N, 28, 28, 1) images in, 10 probabilities out."""
+    try:
+        return (
+            model.name == MODEL_NAME
+            and tuple(model.input_shape) == (None, *INPUT_SHAPE)
+            and tuple(model.output_shape) == (None, NUM_CLASSES)
+        )
+    except (AttributeError, ValueError, TypeError):
+        return False

@@ -1,0 +1,51 @@
+"""Build the small real MNIST sample shipped in mnist_cnn/data/ from the 10,000 real MNIST test digits.
+
+Run once by a developer (the package never reads ../shared):
+    .venv/bin/python scripts/build_sample.py ../shared/data
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn.data import IDX_NAMES, SAMPLE_PATH, read_idx
+from mnist_cnn.files import atomic_path
+
+TRAIN_SIZE = 2000
+TEST_SIZE = 1000
+SEED = 0
+
+
+def stratified_split(labels: np.ndarray, train_size: int, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train and a test part with each digit in the proportion it has in `labels`."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for digit in range(10):
+        indices = rng.permutation(np.flatnonzero(labels == digit))
+        share = len(indices) / len(labels)
+        n_train, n_test = round(train_size * share), round(test_size * share)
+        train.extend(indices[:n_train])
+        test.extend(indices[n_train : n_train + n_test])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+    parser.add_argument("--output", type=Path, default=SAMPLE_PATH)
+    args = parser.parse_args()
+    images = read_idx(args.source / f"{IDX_NAMES['x_test']}.gz")
+    labels = read_idx(args.source / f"{IDX_NAMES['y_test']}.gz")
+    train, test = stratified_split(labels, TRAIN_SIZE, TEST_SIZE, SEED)
+    with atomic_path(args.output) as temporary:
+        np.savez_compressed(
+            temporary, x_train=images[train], y_train=labels[train], x_test=images[test], y_test=labels[test]
+        )
+    print(f"{args.output}: {len(train)} train and {len(test)} test digits, {args.output.stat().st_size:,} bytes")
+    print("train counts:", np.bincount(labels[train], minlength=10).tolist())
+    print("test counts: ", np.bincount(labels[test], minlength=10).tolist())
+
+
+if __name__ == "__main__":
+    main()
