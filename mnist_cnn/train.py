@@ -96,7 +96,7 @@ def fit(
     if config.steps_per_epoch is not None:
         x, y = x[: config.steps_per_epoch * config.batch_size], y[: config.steps_per_epoch * config.batch_size]
     if config.input_pipeline == "tf.data":
-        inputs = {"x": training_dataset(x, y, config)}
+        inputs = {"x": training_dataset(x, y, config), "shuffle": False}  # The pipeline shuffles.
     else:
         inputs = {"x": x, "y": y, "batch_size": config.batch_size}
     return model.fit(

@@ -1,0 +1,67 @@
+"""Shared fixtures: the shipped sample, a model trained on it once per session, and data-file writers."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_cnn.config import config_for
+from mnist_cnn.data import DATA_ENV_VARS, load_data, load_raw
+from mnist_cnn.train import train_and_evaluate
+
+# Three epochs on the 2,000 sample digits: a few seconds, and well above chance.
+QUICK_CONFIG = config_for("seed", epochs=3)
+
+
+@pytest.fixture(autouse=True)
+def no_data_environment(monkeypatch):
+    """Tests never see the developer's own MNIST_CNN_DATA settings."""
+    for variable in DATA_ENV_VARS.values():
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture(scope="session")
+def raw_sample():
+    return load_raw("sample")
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    return load_data("sample")
+
+
+@pytest.fixture(scope="session")
+def trained_run(sample_data, tmp_path_factory):
+    return train_and_evaluate(QUICK_CONFIG, sample_data, tmp_path_factory.mktemp("run"), verbose=0)
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write `array` as an IDX file of unsigned bytes, gzipped when the name ends in .gz."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(side).to_bytes(4, "big") for side in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+    return path
+
+
+def write_idx_folder(folder: Path, raw, gzipped: bool = True) -> Path:
+    """The four standard IDX files of `raw` ((x_train, y_train), (x_test, y_test)) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (x_train, y_train), (x_test, y_test) = raw
+    suffix = ".gz" if gzipped else ""
+    names = {
+        "train-images-idx3-ubyte": x_train,
+        "train-labels-idx1-ubyte": y_train,
+        "t10k-images-idx3-ubyte": x_test,
+        "t10k-labels-idx1-ubyte": y_test,
+    }
+    for name, array in names.items():
+        write_idx(folder / f"{name}{suffix}", array)
+    return folder
+
+
+def write_npz(path: Path, raw) -> Path:
+    (x_train, y_train), (x_test, y_test) = raw
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path

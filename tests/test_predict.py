@@ -1,0 +1,104 @@
+"""Digits in real image files: drawn here with Pillow in several styles, and broken files beside them."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_cnn.errors import ImageError
+from mnist_cnn.predict import image_to_mnist, predict_files, read_grey_image
+
+
+def mnist_digit_as_photo(digit: np.ndarray, size: int = 200, dark_on_light: bool = True, colour=None) -> Image.Image:
+    """An MNIST digit scaled up, off centre on a larger canvas, in the given style: as a user's scan might be."""
+    big = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (size * 2, int(size * 1.5)), 0)
+    canvas.paste(big, (size // 3, size // 5))
+    if dark_on_light:
+        canvas = Image.eval(canvas, lambda value: 255 - value)
+    if colour is not None:
+        ink, paper = colour
+        canvas = Image.composite(Image.new("RGB", canvas.size, paper), Image.new("RGB", canvas.size, ink), canvas)
+    return canvas
+
+
+def test_preprocessing_recovers_an_mnist_digit(raw_sample):
+    digit = raw_sample[1][0][0]
+    for style in ({"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("navy", "lightyellow")}):
+        grey = np.asarray(mnist_digit_as_photo(digit, **style).convert("L"), np.float32) / 255
+        restored = image_to_mnist(grey)[..., 0]
+        correlation = np.corrcoef(restored.ravel(), digit.ravel() / 255)[0, 1]
+        assert correlation > 0.8, style
+
+
+def test_preprocessed_digit_fits_20x20_and_is_centred_by_mass():
+    canvas = Image.new("L", (300, 120), 255)
+    ImageDraw.Draw(canvas).rectangle((20, 10, 60, 110), fill=0)  # a tall bar near the left edge
+    digit = image_to_mnist(np.asarray(canvas, np.float32) / 255)[..., 0]
+    assert digit.shape == (28, 28) and digit.max() == pytest.approx(1, abs=0.05)
+    rows, columns = np.nonzero(digit > 0.2)
+    assert rows.max() - rows.min() + 1 <= 20 and columns.max() - columns.min() + 1 <= 20
+    mass = digit.sum()
+    centre = ((digit.sum(axis=1) * np.arange(28)).sum() / mass, (digit.sum(axis=0) * np.arange(28)).sum() / mass)
+    assert centre == pytest.approx((14, 14), abs=1)
+
+
+def test_predicts_digits_from_image_files(trained_run, raw_sample, tmp_path):
+    images, labels = raw_sample[1][0][:30], raw_sample[1][1][:30]
+    styles = [{"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("darkred", "white")}]
+    paths = []
+    for index, image in enumerate(images):
+        path = tmp_path / f"digit{index}.{'png' if index % 2 else 'jpg'}"
+        mnist_digit_as_photo(image, **styles[index % 3]).save(path)
+        paths.append(path)
+    predictions = predict_files(trained_run.model, paths, top=3)
+    assert all(prediction.error is None for prediction in predictions)
+    correct = sum(prediction.digit == label for prediction, label in zip(predictions, labels, strict=True))
+    assert correct >= 20  # the quick model scores about 0.85 on these test digits
+    assert all(len(prediction.top) == 3 and prediction.top[0][1] >= prediction.top[1][1] for prediction in predictions)
+
+
+def test_transparent_png_counts_as_white_paper(tmp_path):
+    image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse((30, 20, 70, 80), outline=(0, 0, 0, 255), width=8)
+    image.save(tmp_path / "zero.png")
+    digit = image_to_mnist(read_grey_image(tmp_path / "zero.png"))[..., 0]
+    assert digit[14, 14] < 0.2 and digit.max() > 0.9  # a light ring on black, hollow in the middle
+
+
+def write_broken_files(folder, good_image):
+    good_image.save(folder / "good.png")
+    (folder / "notes.png").write_text("this is text, not an image")
+    (folder / "empty.jpg").write_bytes(b"")
+    png = (folder / "good.png").read_bytes()
+    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
+    Image.new("L", (50, 50), 255).save(folder / "blank.png")
+    return {
+        "notes.png": "not a readable image",
+        "empty.jpg": "not a readable image",
+        "truncated.png": "not a readable image",
+        "blank.png": "no digit found",
+        "missing.png": "no such file",
+    }
+
+
+def test_broken_files_each_get_an_error_and_the_others_are_predicted(trained_run, raw_sample, tmp_path):
+    expected = write_broken_files(tmp_path, mnist_digit_as_photo(raw_sample[1][0][0]))
+    paths = [tmp_path / "good.png", *(tmp_path / name for name in expected)]
+    predictions = predict_files(trained_run.model, paths)
+    assert predictions[0].error is None and predictions[0].digit is not None
+    for prediction, (name, message) in zip(predictions[1:], expected.items(), strict=True):
+        assert prediction.digit is None and name in prediction.error and message in prediction.error
+
+
+def test_reading_a_broken_file_raises_image_error(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(ImageError, match="bad.png: not a readable image"):
+        read_grey_image(tmp_path / "bad.png")
+
+
+def test_a_drawn_digit_is_read(trained_run, tmp_path):
+    # A "1" drawn as a thick vertical stroke: a shape every MNIST model knows.
+    canvas = Image.new("RGB", (240, 320), "white")
+    ImageDraw.Draw(canvas).line((120, 40, 120, 280), fill="black", width=28)
+    canvas.save(tmp_path / "one.png")
+    assert predict_files(trained_run.model, [tmp_path / "one.png"])[0].digit == 1
