@@ -8,7 +8,7 @@ DATASET ?= mnist
 RECIPE ?= seed
 ARGS ?=
 
-.PHONY: venv run test bench lab notebook lint format clean
+.PHONY: venv run test bench lab notebook notebook-outputs lint format clean
 
 venv: $(INSTALLED)
 
@@ -31,6 +31,12 @@ bench: venv
 lab notebook: venv
 	$(BIN)/python -m pip install --quiet jupyterlab
 	$(BIN)/jupyter lab notebooks/mnist_cnn.ipynb
+
+# Re-run the notebook in full and store its outputs (DATA=path to an mnist.npz where Keras cannot download it).
+notebook-outputs: venv
+	$(BIN)/python -m pip install --quiet nbconvert
+	cd notebooks && MNIST_CNN_DATA=$(DATA) TF_CPP_MIN_LOG_LEVEL=3 ../$(BIN)/jupyter nbconvert --to notebook \
+		--execute --inplace mnist_cnn.ipynb
 
 lint: venv
 	$(BIN)/ruff check .

@@ -55,7 +55,7 @@ def plot_architecture(model: keras.Model, path: str | os.PathLike) -> Path | Non
         )
         return None
     with atomic_path(path) as temporary:
-        keras.utils.plot_model(model, to_file=str(temporary), show_shapes=True)
+        keras.utils.plot_model(model, to_file=str(temporary), show_shapes=True, dpi=72)
     return Path(path)
 
 

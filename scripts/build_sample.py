@@ -34,10 +34,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
     parser.add_argument("--output", type=Path, default=SAMPLE_PATH)
+    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE)
+    parser.add_argument("--test-size", type=int, default=TEST_SIZE)
     args = parser.parse_args()
     images = read_idx(args.source / f"{IDX_NAMES['x_test']}.gz")
     labels = read_idx(args.source / f"{IDX_NAMES['y_test']}.gz")
-    train, test = stratified_split(labels, TRAIN_SIZE, TEST_SIZE, SEED)
+    train, test = stratified_split(labels, args.train_size, args.test_size, SEED)
     with atomic_path(args.output) as temporary:
         np.savez_compressed(
             temporary, x_train=images[train], y_train=labels[train], x_test=images[test], y_test=labels[test]

@@ -77,11 +77,8 @@ def save_other_model(path):
 
 def save_model_with_code(path):
     # A Lambda layer holds Python code: safe mode must refuse to load it.
-    sneaky = keras.Sequential(
-        [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten()]
-        + [keras.layers.Dense(10)],
-        name="mnist_cnn",
-    )
+    layers = [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten()]
+    sneaky = keras.Sequential([*layers, keras.layers.Dense(10)], name="mnist_cnn")
     sneaky.save(path)
     return path
 
