@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_cnn.data import NUM_CLASSES, Split
+from mnist_cnn.predict import predict_probabilities
 
 
 @dataclass
@@ -26,10 +27,10 @@ class EvaluationReport:
         return float((self.predicted_labels == self.true_labels).mean())
 
 
-def evaluation_report(model: keras.Model, test: Split, batch_size: int = 128) -> EvaluationReport:
+def evaluation_report(model: keras.Model, test: Split) -> EvaluationReport:
     """Predict the whole test set and tabulate the results."""
     images, one_hot_labels = test
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    probabilities = predict_probabilities(model, images)
     true_labels = one_hot_labels.argmax(axis=1)
     predicted_labels = probabilities.argmax(axis=1)
     matrix = confusion_matrix(true_labels, predicted_labels)

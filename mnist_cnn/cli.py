@@ -74,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="test a saved model: accuracy and per-digit scores")
     evaluate.add_argument("model", type=Path)
     add_data_flags(evaluate)
-    evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--plots", metavar="DIR", type=Path, help="save the confusion matrix and worst mistakes")
     evaluate.set_defaults(command=evaluate_command)
 
@@ -118,7 +117,7 @@ def train_command(args: argparse.Namespace) -> int:
     (x_train, _), (x_test, _) = data
     print(f"{args.dataset}: {len(x_train):,} training and {len(x_test):,} test images; recipe {args.recipe}")
     result = train_and_evaluate(config, data, output_dir=output)
-    report = evaluation_report(result.model, data[1], config.batch_size)
+    report = evaluation_report(result.model, data[1])
     print(f"\n{format_scores(report.scores)}")
     print(f"\nTest accuracy: {100 * result.test_accuracy:.1f}%")
     files = result.files
@@ -134,7 +133,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     data = load_data(args.dataset, args.data)
-    report = evaluation_report(model, data[1], args.batch_size)
+    report = evaluation_report(model, data[1])
     print(format_scores(report.scores))
     print(f"\nTest accuracy: {100 * report.accuracy:.1f}%")
     if args.plots:

@@ -22,6 +22,18 @@ DIGIT_BOX = 20
 INK_THRESHOLD = 0.2
 # An image whose contrast is below this (on a 0-1 scale) is taken to hold no digit.
 MIN_CONTRAST = 0.1
+INFERENCE_BATCH = 1024
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """The model's class probabilities for a batch of (N, 28, 28, 1) images.
+
+    Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, which makes one image take
+    about 50 ms instead of 1 ms.
+    """
+    if len(images) <= batch_size:
+        return np.asarray(model.predict_on_batch(images))
+    return model.predict(images, batch_size=batch_size, verbose=0)
 
 
 def read_grey_image(path: str | os.PathLike) -> np.ndarray:
@@ -92,7 +104,7 @@ def predict_files(model: keras.Model, paths: list[str | os.PathLike], top: int =
         except ImageError as error:
             prediction.error = str(error)
     if images:
-        probabilities = model.predict(np.stack(images), verbose=0)
+        probabilities = predict_probabilities(model, np.stack(images))
         for prediction, row in zip(readable, probabilities, strict=True):
             ranked = np.argsort(-row)[:top]
             prediction.top = [(int(digit), float(row[digit])) for digit in ranked]
