@@ -78,15 +78,16 @@ class Config:
 
 SEED_RECIPE = Config()
 
-# The tuned recipe: same 112,074-parameter network; a faster input pipeline, a warm-up + cosine learning-rate
-# schedule at a higher peak rate, label smoothing and small random shifts. Chosen by benchmarks/tune.py.
+# The tuned recipe, on the same 112,074-parameter network: a tf.data input pipeline, a one-epoch warm-up to a three
+# times higher learning rate and cosine decay over 6 epochs, and label smoothing. Chosen with benchmarks/run_all.py
+# on Fashion-MNIST and on real MNIST digits (README, Benchmarks); random shifts (--max-shift 0.05) cost more epochs
+# than they gained in these short runs.
 BEST_RECIPE = Config(
-    epochs=10,
+    epochs=6,
     learning_rate=0.003,
     lr_schedule="cosine",
     warmup_epochs=1.0,
     label_smoothing=0.1,
-    max_shift=0.1,
     input_pipeline="tf.data",
 )
 

@@ -79,7 +79,7 @@ def test_same_seed_same_run(sample_data):
 
 
 def test_best_recipe_trains_with_augmentation(sample_data):
-    config = BEST_RECIPE.replace(epochs=2, steps_per_epoch=3)
+    config = BEST_RECIPE.replace(epochs=2, steps_per_epoch=3, max_shift=0.1, max_rotation=0.05)
     assert config.augments and config.input_pipeline == "tf.data"
     result = train_and_evaluate(config, sample_data, verbose=0)
     assert len(result.history["loss"]) == 2
