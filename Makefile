@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DATASET ?= mnist
-RECIPE ?= seed
+RECIPE ?= best
 ARGS ?=
 
 .PHONY: venv run test bench lab notebook notebook-outputs lint format clean

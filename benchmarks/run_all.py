@@ -10,7 +10,8 @@ Time-to-accuracy: each runner trains epoch by epoch (the clock stops while test 
 gives the training time until test accuracy first reaches the target: 99.0% on MNIST; on any other dataset the
 accuracy the seed's code reaches after its 10 epochs in this same run.
 
-Results go to benchmarks/results/RESULTS_NAME.json and .md, and the Markdown table is printed.
+Results go to benchmarks/results/NAME.json and .md, and the Markdown table is printed. A part that is skipped
+(--skip-speed, --skip-accuracy) keeps the figures of the earlier results of the same name.
 """
 
 import argparse
@@ -50,10 +51,16 @@ def speed_benchmark(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         for runner in SPEED_RUNNERS[shift:] + SPEED_RUNNERS[:shift]:
             runs[runner].append(measure(runner, "speed", args, "--train-images", str(args.train_images)))
             print(f"  round {round_number + 1}/{args.rounds} {runner}: {runs[runner][-1]}", file=sys.stderr)
-    return {
-        runner: {metric: statistics.median(run[metric] for run in measured) for metric in measured[0]}
-        for runner, measured in runs.items()
-    }
+    return {runner: summarise(measured) for runner, measured in runs.items()}
+
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Medians, and the best run of each metric: on a shared machine the best is the least disturbed."""
+    summary = {metric: statistics.median(run[metric] for run in runs) for metric in runs[0]}
+    for metric in runs[0]:
+        best = min if metric in ("latency_ms", "peak_rss_mb") else max
+        summary[f"best_{metric}"] = best(run[metric] for run in runs)
+    return summary
 
 
 def time_to(curve: list[dict], target: float) -> float | None:
@@ -67,12 +74,14 @@ def accuracy_benchmark(args: argparse.Namespace) -> dict:
         epochs = config_for(recipe).epochs if runner.startswith("package-") else SEED_EPOCHS
         curves[runner] = measure(runner, "accuracy", args, "--epochs", str(epochs))["curve"]
         print(f"  {runner}: {curves[runner]}", file=sys.stderr)
-    target = MNIST_TARGET if args.dataset == "mnist" else curves["seed"][-1]["test_accuracy"]
-    return {
-        "target": target,
-        "curves": curves,
-        "time_to_target_s": {runner: time_to(curve, target) for runner, curve in curves.items()},
-    }
+    return {"curves": curves}
+
+
+def targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, float]:
+    """The accuracy targets: the issue's (99.0% on MNIST, else the seed's after its 10 epochs), and the lowest final
+    accuracy of all runners, which every runner reaches, so that every ratio exists."""
+    main_target = MNIST_TARGET if dataset == "mnist" else curves["seed"][-1]["test_accuracy"]
+    return {"target": main_target, "common target": min(curve[-1]["test_accuracy"] for curve in curves.values())}
 
 
 def ratio(numerator: float | None, denominator: float | None) -> str:
@@ -87,32 +96,44 @@ def markdown(results: dict) -> str:
             f"Speed, medians of {results['rounds']} runs each "
             f"(training: one epoch of {results['train_images']:,} images):",
             "",
-            "| runner | train images/s | predict images/s | latency, 1 image (ms) | peak memory (MB) |"
-            " train speed vs seed | vs PyTorch |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| runner | train images/s (best) | vs seed | vs PyTorch | predict images/s (best) | vs seed | vs PyTorch"
+            " | latency, 1 image, ms (best) | vs seed | peak memory, MB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for runner, figures in speed.items():
+            train, predict = figures["train_images_per_s"], figures["predict_images_per_s"]
             lines.append(
-                f"| {runner} | {figures['train_images_per_s']:,.0f} | {figures['predict_images_per_s']:,.0f} "
-                f"| {figures['latency_ms']:.2f} | {figures['peak_rss_mb']:,.0f} "
-                f"| {ratio(figures['train_images_per_s'], speed['seed']['train_images_per_s'])}x "
-                f"| {ratio(figures['train_images_per_s'], speed['torch']['train_images_per_s'])}x |"
+                f"| {runner} | {train:,.0f} ({figures['best_train_images_per_s']:,.0f}) "
+                f"| {ratio(train, speed['seed']['train_images_per_s'])} "
+                f"| {ratio(train, speed['torch']['train_images_per_s'])} "
+                f"| {predict:,.0f} ({figures['best_predict_images_per_s']:,.0f}) "
+                f"| {ratio(predict, speed['seed']['predict_images_per_s'])} "
+                f"| {ratio(predict, speed['torch']['predict_images_per_s'])} "
+                f"| {figures['latency_ms']:.2f} ({figures['best_latency_ms']:.2f}) "
+                f"| {ratio(figures['latency_ms'], speed['seed']['latency_ms'])} | {figures['peak_rss_mb']:,.0f} |"
             )
         lines.append("")
     accuracy = results.get("accuracy")
     if accuracy:
-        times = accuracy["time_to_target_s"]
+        curves = accuracy["curves"]
+        goals = targets(results["dataset"], curves)
         lines += [
-            f"Time to {100 * accuracy['target']:.2f}% test accuracy (training time only, one run each):",
+            "Time to accuracy: training time only (the clock stops while test accuracy is measured after each epoch),"
+            f" one run each. Target: {100 * goals['target']:.2f}%; common target (the lowest final accuracy, which"
+            f" every runner reaches): {100 * goals['common target']:.2f}%.",
             "",
-            "| runner | epochs | final test accuracy | time to target (s) | time vs seed | time vs PyTorch |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| runner | epochs | final test accuracy | time to target (s) | vs seed | time to common target (s)"
+            " | vs seed | vs PyTorch |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for runner, curve in accuracy["curves"].items():
-            reached = f"{times[runner]:.0f}" if times[runner] else "not reached"
+        main = {runner: time_to(curve, goals["target"]) for runner, curve in curves.items()}
+        common = {runner: time_to(curve, goals["common target"]) for runner, curve in curves.items()}
+        for runner, curve in curves.items():
+            reached = f"{main[runner]:.0f}" if main[runner] else "not reached"
             lines.append(
                 f"| {runner} | {len(curve)} | {100 * curve[-1]['test_accuracy']:.2f}% | {reached} "
-                f"| {ratio(times[runner], times['seed'])} | {ratio(times[runner], times['torch'])} |"
+                f"| {ratio(main[runner], main['seed'])} | {common[runner]:.0f} "
+                f"| {ratio(common[runner], common['seed'])} | {ratio(common[runner], common['torch'])} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -145,20 +166,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion", help="mnist, fashion or sample (default: fashion)")
     parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--train-images", type=int, default=12800)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--name", default=None, help="results file name (default: the dataset's)")
     args = parser.parse_args()
 
-    results = {"dataset": args.dataset, "machine": machine(), "rounds": args.rounds, "train_images": args.train_images}
-    if not args.skip_speed:
-        results["speed"] = speed_benchmark(args)
-    if not args.skip_accuracy:
-        results["accuracy"] = accuracy_benchmark(args)
     name = args.name or args.dataset
-    write_json(HERE / "results" / f"{name}.json", results)
+    path = HERE / "results" / f"{name}.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    results = {"dataset": args.dataset, "machine": machine(), "rounds": args.rounds, "train_images": args.train_images}
+    # A part that is skipped keeps its figures from the earlier results of the same name, if any.
+    if args.skip_speed:
+        results.update({key: earlier[key] for key in ("speed", "rounds", "train_images") if key in earlier})
+    else:
+        results["speed"] = speed_benchmark(args)
+    if args.skip_accuracy:
+        results.update({key: earlier[key] for key in ("accuracy",) if key in earlier})
+    else:
+        results["accuracy"] = accuracy_benchmark(args)
+    write_json(path, results)
     table = markdown(results)
     with atomic_path(HERE / "results" / f"{name}.md") as temporary:
         temporary.write_text(table)

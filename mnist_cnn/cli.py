@@ -62,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--data", metavar="PATH", help="a Keras .npz file or a folder of the four IDX files")
 
     train = commands.add_parser("train", help="train and evaluate a model, saving it with its history")
-    train.add_argument("--recipe", choices=RECIPES, default="seed", help="default: %(default)s")
+    train.add_argument(
+        "--recipe", choices=RECIPES, default="best", help="best (default) or seed: the course notebook's recipe"
+    )
     add_data_flags(train)
-    train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE")
+    train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE (runs/dry-run)")
     train.add_argument("--plots", metavar="DIR", type=Path, help="save the figures of the run as PNG files here")
     train.add_argument("--dry-run", action="store_true", help="one epoch of two batches, to check that all works")
     train.add_argument("--benchmark", action="store_true", help="print cloudmesh StopWatch's benchmark table")
@@ -93,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag for each Config field, e.g. --batch-size; unset flags keep the recipe's value."""
-
     group = parser.add_argument_group("hyperparameters (default: the recipe's value; the seed's shown)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
@@ -101,7 +102,6 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> Config:
-
     overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(Config)}
     if getattr(args, "dry_run", False):
         overrides.update(epochs=1, steps_per_epoch=2)
@@ -109,10 +109,9 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def train_command(args: argparse.Namespace) -> int:
-
     config = config_from(args)
-    output = args.output or Path("runs") / f"{args.dataset}-{args.recipe}"
-    args.output = output
+    default_output = "dry-run" if args.dry_run else f"{args.dataset}-{args.recipe}"
+    output = args.output = args.output or Path("runs") / default_output  # main() names it if interrupted.
     data = load_data(args.dataset, args.data)
     (x_train, _), (x_test, _) = data
     print(f"{args.dataset}: {len(x_train):,} training and {len(x_test):,} test images; recipe {args.recipe}")
@@ -130,7 +129,6 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-
     model = load_model(args.model)
     data = load_data(args.dataset, args.data)
     report = evaluation_report(model, data[1])
@@ -142,7 +140,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def summary_command(args: argparse.Namespace) -> int:
-
     model = build_model(config_from(args))
     model.summary()
     diagram = plot_architecture(model, args.diagram)
@@ -152,7 +149,6 @@ def summary_command(args: argparse.Namespace) -> int:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-
     model = load_model(args.model)
     predictions = predict_files(model, args.images, top=max(1, args.top))
     if args.json:

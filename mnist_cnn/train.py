@@ -131,10 +131,12 @@ class ElapsedTime(keras.callbacks.Callback):
 class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed."""
 
-    def __init__(self, path: Path, monitor: str = "val_accuracy") -> None:
+    def __init__(self, path: Path, monitor: str = "val_accuracy", best_so_far: float | None = None) -> None:
         self.final_path = Path(path)
         self.temporary_path = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
-        super().__init__(str(self.temporary_path), monitor=monitor, save_best_only=True)
+        super().__init__(
+            str(self.temporary_path), monitor=monitor, save_best_only=True, initial_value_threshold=best_so_far
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)
@@ -184,11 +186,13 @@ def run_callbacks(files: RunFiles) -> list[keras.callbacks.Callback]:
     written again and `read_epoch_log` keeps the last) rather than skipping its row.
     """
     monitor = "val_accuracy"
+    earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+    best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
     return [
         keras.callbacks.CSVLogger(str(files.epoch_log), append=True),
         # Deleted by save_run once the model is saved, not by Keras when training ends.
         keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False),
-        BestModelCheckpoint(files.best_model, monitor=monitor),
+        BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far),
     ]
 
 

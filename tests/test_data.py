@@ -4,10 +4,11 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import write_idx, write_idx_folder, write_npz
 
 from mnist_cnn import data
 from mnist_cnn.data import DataError, load_data, load_raw, preprocess
+
+from conftest import write_idx, write_idx_folder, write_npz
 
 
 def assert_same(loaded, raw):

@@ -5,11 +5,12 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import QUICK_CONFIG
 
 from mnist_cnn.config import BEST_RECIPE, SEED_RECIPE, Config, ConfigError, config_for
 from mnist_cnn.model import build_model
 from mnist_cnn.train import compile_model, learning_rate, read_epoch_log, train_and_evaluate
+
+from conftest import QUICK_CONFIG
 
 
 def test_seed_recipe_is_the_seed_notebooks():
