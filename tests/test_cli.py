@@ -138,4 +138,4 @@ def test_interrupted_training_resumes_and_completes(tmp_path, stop_signal):
     assert main(["train", "--dataset", "sample", "--epochs", "6", "--output", str(uninterrupted)]) == 0
     expected = json.loads((uninterrupted / "results.json").read_text())["test_accuracy"]
     assert accuracy == pytest.approx(expected, abs=0.05)
-    assert not (output / "backup").exists()
+    assert not (output / "backup").exists() and (output / "best.keras").exists()
