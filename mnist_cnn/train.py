@@ -33,8 +33,8 @@ STAGES = ("load", "build", "train", "evaluate")
 
 
 def steps_per_epoch(config: Config, train_size: int) -> int:
-    """Batches in one epoch of `train_size` images (the last batch may be smaller)."""
-    return math.ceil(train_size / config.batch_size)
+    """Batches in one epoch of `train_size` images (the last batch may be smaller), or config.steps_per_epoch."""
+    return min(math.ceil(train_size / config.batch_size), config.steps_per_epoch or math.inf)
 
 
 def learning_rate(config: Config, steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:

@@ -8,7 +8,7 @@ import pytest
 
 from mnist_cnn.config import BEST_RECIPE, SEED_RECIPE, Config, ConfigError, config_for
 from mnist_cnn.model import build_model
-from mnist_cnn.train import compile_model, learning_rate, read_epoch_log, train_and_evaluate
+from mnist_cnn.train import compile_model, learning_rate, read_epoch_log, steps_per_epoch, train_and_evaluate
 
 from conftest import QUICK_CONFIG
 
@@ -47,6 +47,11 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     rates = [float(schedule(step)) for step in (0, 50, 100, 550, 1000)]
     assert rates[0] == 0 and rates[1] == pytest.approx(0.0015) and rates[2] == pytest.approx(0.003)
     assert rates[3] == pytest.approx(0.0015, rel=1e-3) and rates[4] == pytest.approx(0, abs=1e-9)
+
+
+def test_schedule_spans_the_steps_actually_trained():
+    assert steps_per_epoch(SEED_RECIPE, 60_000) == 469  # as in the seed notebook's log
+    assert steps_per_epoch(SEED_RECIPE.replace(steps_per_epoch=5), 60_000) == 5
 
 
 def test_short_training_on_the_sample_learns(trained_run):
