@@ -31,7 +31,7 @@ bench: venv
 
 lab notebook: venv
 	$(BIN)/python -m pip install --quiet jupyterlab
-	$(BIN)/jupyter lab notebooks/mnist_cnn.ipynb
+	$(BIN)/jupyter lab notebooks/mnist_cnn.ipynb $(ARGS)
 
 # Re-run the notebook in full and store its outputs (DATA=path to an mnist.npz where Keras cannot download it).
 notebook-outputs: venv
