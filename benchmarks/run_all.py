@@ -1,6 +1,6 @@
 """Benchmarks of this package against the seed notebook's code and plain PyTorch, measured in the same run.
 
-    python benchmarks/run_all.py [--dataset fashion] [--rounds 5] [--skip-accuracy]
+    python benchmarks/run_all.py [--dataset fashion] [--rounds 7] [--accuracy-rounds 1] [--skip-accuracy]
 
 Speed: each round measures every runner once, each in a fresh process, in an order that rotates from round to round;
 the table gives medians over the rounds. Training throughput is one epoch of --train-images images after a warm-up
@@ -11,7 +11,8 @@ gives the training time until test accuracy first reaches the target: 99.0% on M
 accuracy the seed's code reaches after its 10 epochs in this same run.
 
 Results go to benchmarks/results/NAME.json and .md, and the Markdown table is printed. A part that is skipped
-(--skip-speed, --skip-accuracy) keeps the figures of the earlier results of the same name.
+(--skip-speed, --skip-accuracy) keeps the figures of the earlier results of the same name; --add-accuracy-rounds adds
+new time-to-accuracy rounds to the earlier ones.
 """
 
 import argparse
@@ -67,14 +68,18 @@ def time_to(curve: list[dict], target: float) -> float | None:
     return next((point["train_s"] for point in curve if point["test_accuracy"] >= target), None)
 
 
-def accuracy_benchmark(args: argparse.Namespace) -> dict:
-    curves = {}
-    for runner in ACCURACY_RUNNERS:
-        recipe = runner.removeprefix("package-")
-        epochs = config_for(recipe).epochs if runner.startswith("package-") else SEED_EPOCHS
-        curves[runner] = measure(runner, "accuracy", args, "--epochs", str(epochs))["curve"]
-        print(f"  {runner}: {curves[runner]}", file=sys.stderr)
-    return {"curves": curves}
+def accuracy_benchmark(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
+    """Per round, each runner's test accuracy and training time after each epoch."""
+    runs = []
+    for round_number in range(args.accuracy_rounds):
+        curves = {}
+        for runner in ACCURACY_RUNNERS:
+            recipe = runner.removeprefix("package-")
+            epochs = config_for(recipe).epochs if runner.startswith("package-") else SEED_EPOCHS
+            curves[runner] = measure(runner, "accuracy", args, "--epochs", str(epochs))["curve"]
+            print(f"  accuracy round {round_number + 1} {runner}: {curves[runner]}", file=sys.stderr)
+        runs.append(curves)
+    return runs
 
 
 def targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, float]:
@@ -84,8 +89,32 @@ def targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, float]:
     return {"target": main_target, "common target": min(curve[-1]["test_accuracy"] for curve in curves.values())}
 
 
+def times_to_targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, dict[str, float | None]]:
+    """For one round: each target's time for each runner (None where it was not reached)."""
+    return {
+        goal: {runner: time_to(curve, value) for runner, curve in curves.items()}
+        for goal, value in targets(dataset, curves).items()
+    }
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def median_ratio(rounds: list[dict], goal: str, runner: str, peer: str) -> float | None:
+    """The median over rounds of runner's time / peer's time, over the rounds where both reached the goal."""
+    return median_or_none(
+        [times[goal][runner] / times[goal][peer] for times in rounds if times[goal][runner] and times[goal][peer]]
+    )
+
+
 def ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}" if numerator and denominator else "n/a"
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(results: dict) -> str:
@@ -113,27 +142,33 @@ def markdown(results: dict) -> str:
                 f"| {ratio(figures['latency_ms'], speed['seed']['latency_ms'])} | {figures['peak_rss_mb']:,.0f} |"
             )
         lines.append("")
-    accuracy = results.get("accuracy")
-    if accuracy:
-        curves = accuracy["curves"]
-        goals = targets(results["dataset"], curves)
+    runs = results.get("accuracy")
+    if runs:
+        rounds = [times_to_targets(results["dataset"], curves) for curves in runs]
+        goals = [targets(results["dataset"], curves) for curves in runs]
+        main_targets = ", ".join(f"{100 * goal['target']:.2f}%" for goal in goals)
+        common_targets = ", ".join(f"{100 * goal['common target']:.2f}%" for goal in goals)
         lines += [
-            "Time to accuracy: training time only (the clock stops while test accuracy is measured after each epoch),"
-            f" one run each. Target: {100 * goals['target']:.2f}%; common target (the lowest final accuracy, which"
-            f" every runner reaches): {100 * goals['common target']:.2f}%.",
+            "Time to accuracy: training time only (the clock stops while test accuracy is measured after each epoch);"
+            f" medians over {len(runs)} rounds, each with its own targets: the seed code's final accuracy"
+            f" ({main_targets}) and a common target, the lowest"
+            f" final accuracy of the round, which every runner reaches"
+            f" ({common_targets}).",
             "",
-            "| runner | epochs | final test accuracy | time to target (s) | vs seed | time to common target (s)"
-            " | vs seed | vs PyTorch |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| runner | epochs | final test accuracy | time to target (s) | reached | vs seed"
+            " | time to common target (s) | vs seed | vs PyTorch |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        main = {runner: time_to(curve, goals["target"]) for runner, curve in curves.items()}
-        common = {runner: time_to(curve, goals["common target"]) for runner, curve in curves.items()}
-        for runner, curve in curves.items():
-            reached = f"{main[runner]:.0f}" if main[runner] else "not reached"
+        for runner in runs[0]:
+            finals = statistics.median(curves[runner][-1]["test_accuracy"] for curves in runs)
+            main = [times["target"][runner] for times in rounds]
+            common = median_or_none([times["common target"][runner] for times in rounds])
             lines.append(
-                f"| {runner} | {len(curve)} | {100 * curve[-1]['test_accuracy']:.2f}% | {reached} "
-                f"| {ratio(main[runner], main['seed'])} | {common[runner]:.0f} "
-                f"| {ratio(common[runner], common['seed'])} | {ratio(common[runner], common['torch'])} |"
+                f"| {runner} | {len(runs[0][runner])} | {100 * finals:.2f}% | {number(median_or_none(main), 0)} "
+                f"| {sum(time is not None for time in main)}/{len(runs)} "
+                f"| {number(median_ratio(rounds, 'target', runner, 'seed'))} | {number(common, 0)} "
+                f"| {number(median_ratio(rounds, 'common target', runner, 'seed'))} "
+                f"| {number(median_ratio(rounds, 'common target', runner, 'torch'))} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -170,6 +205,10 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=12800)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--accuracy-rounds", type=int, default=1, help="time-to-accuracy rounds (default: 1)")
+    parser.add_argument(
+        "--add-accuracy-rounds", action="store_true", help="add the new rounds to the earlier results' rounds"
+    )
     parser.add_argument("--name", default=None, help="results file name (default: the dataset's)")
     args = parser.parse_args()
 
@@ -182,10 +221,11 @@ def main() -> None:
         results.update({key: earlier[key] for key in ("speed", "rounds", "train_images") if key in earlier})
     else:
         results["speed"] = speed_benchmark(args)
+    earlier_accuracy = earlier.get("accuracy", [])
     if args.skip_accuracy:
-        results.update({key: earlier[key] for key in ("accuracy",) if key in earlier})
+        results["accuracy"] = earlier_accuracy
     else:
-        results["accuracy"] = accuracy_benchmark(args)
+        results["accuracy"] = (earlier_accuracy if args.add_accuracy_rounds else []) + accuracy_benchmark(args)
     write_json(path, results)
     table = markdown(results)
     with atomic_path(HERE / "results" / f"{name}.md") as temporary:
