@@ -118,10 +118,13 @@ def number(value: float | None, digits: int = 2) -> str:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Dataset: {results['dataset']}. Machine: {results['machine']}.", ""]
+    data = f" ({results['data']})" if results.get("data") else ""
+    lines = [f"Dataset: {results['dataset']}{data}.", ""]
     speed = results.get("speed")
     if speed:
         lines += [
+            f"Machine: {results['speed_machine']}.",
+            "",
             f"Speed, medians of {results['rounds']} runs each "
             f"(training: one epoch of {results['train_images']:,} images):",
             "",
@@ -146,12 +149,18 @@ def markdown(results: dict) -> str:
     if runs:
         rounds = [times_to_targets(results["dataset"], curves) for curves in runs]
         goals = [targets(results["dataset"], curves) for curves in runs]
-        main_targets = ", ".join(f"{100 * goal['target']:.2f}%" for goal in goals)
+        if results["dataset"] == "mnist":
+            main_target = f"{100 * MNIST_TARGET:.1f}%"
+        else:
+            seed_finals = ", ".join(f"{100 * goal['target']:.2f}%" for goal in goals)
+            main_target = f"the seed code's final accuracy ({seed_finals})"
         common_targets = ", ".join(f"{100 * goal['common target']:.2f}%" for goal in goals)
         lines += [
+            f"Machine: {results['accuracy_machine']}.",
+            "",
             "Time to accuracy: training time only (the clock stops while test accuracy is measured after each epoch);"
-            f" medians over {len(runs)} rounds, each with its own targets: the seed code's final accuracy"
-            f" ({main_targets}) and a common target, the lowest"
+            f" medians over {len(runs)} rounds, each with its own targets: {main_target}"
+            f" and a common target, the lowest"
             f" final accuracy of the round, which every runner reaches"
             f" ({common_targets}).",
             "",
@@ -215,17 +224,28 @@ def main() -> None:
     name = args.name or args.dataset
     path = HERE / "results" / f"{name}.json"
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    results = {"dataset": args.dataset, "machine": machine(), "rounds": args.rounds, "train_images": args.train_images}
-    # A part that is skipped keeps its figures from the earlier results of the same name, if any.
+    this_machine = machine()
+    results = {
+        "dataset": args.dataset,
+        "data": Path(args.data).name if args.data else None,
+        "rounds": args.rounds,
+        "train_images": args.train_images,
+    }
+    # A part that is skipped keeps its figures, and the machine they were measured on, from the earlier results of
+    # the same name, if any.
     if args.skip_speed:
-        results.update({key: earlier[key] for key in ("speed", "rounds", "train_images") if key in earlier})
+        kept = ("speed", "speed_machine", "rounds", "train_images")
+        results.update({key: earlier[key] for key in kept if key in earlier})
     else:
-        results["speed"] = speed_benchmark(args)
+        results.update(speed=speed_benchmark(args), speed_machine=this_machine)
     earlier_accuracy = earlier.get("accuracy", [])
     if args.skip_accuracy:
-        results["accuracy"] = earlier_accuracy
+        results.update({key: earlier[key] for key in ("accuracy", "accuracy_machine") if key in earlier})
     else:
+        if args.add_accuracy_rounds and earlier.get("accuracy_machine", this_machine) != this_machine:
+            raise SystemExit("--add-accuracy-rounds: the earlier rounds were measured on another machine")
         results["accuracy"] = (earlier_accuracy if args.add_accuracy_rounds else []) + accuracy_benchmark(args)
+        results["accuracy_machine"] = this_machine
     write_json(path, results)
     table = markdown(results)
     with atomic_path(HERE / "results" / f"{name}.md") as temporary:

@@ -81,7 +81,7 @@ SEED_RECIPE = Config()
 # The tuned recipe, on the same 112,074-parameter network: a tf.data input pipeline, a one-epoch warm-up to a three
 # times higher learning rate and cosine decay over 6 epochs, and label smoothing. Chosen with benchmarks/run_all.py
 # on Fashion-MNIST and on real MNIST digits (README, Benchmarks); random shifts (--max-shift 0.05) cost more epochs
-# than they gained in these short runs.
+# than they gained in these short runs, and shorter schedules (4 or 5 epochs) missed 99.0% on MNIST digits.
 BEST_RECIPE = Config(
     epochs=6,
     learning_rate=0.003,
