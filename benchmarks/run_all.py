@@ -89,6 +89,14 @@ def targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, float]:
     return {"target": main_target, "common target": min(curve[-1]["test_accuracy"] for curve in curves.values())}
 
 
+def target_name(dataset: str, goals: list[dict[str, float]]) -> str:
+    """How the table names the main target of `targets`, over the rounds' `goals`."""
+    if dataset == "mnist":
+        return f"{100 * MNIST_TARGET:.1f}%"
+    seed_finals = ", ".join(f"{100 * goal['target']:.2f}%" for goal in goals)
+    return f"the seed code's final accuracy ({seed_finals})"
+
+
 def times_to_targets(dataset: str, curves: dict[str, list[dict]]) -> dict[str, dict[str, float | None]]:
     """For one round: each target's time for each runner (None where it was not reached)."""
     return {
@@ -149,11 +157,7 @@ def markdown(results: dict) -> str:
     if runs:
         rounds = [times_to_targets(results["dataset"], curves) for curves in runs]
         goals = [targets(results["dataset"], curves) for curves in runs]
-        if results["dataset"] == "mnist":
-            main_target = f"{100 * MNIST_TARGET:.1f}%"
-        else:
-            seed_finals = ", ".join(f"{100 * goal['target']:.2f}%" for goal in goals)
-            main_target = f"the seed code's final accuracy ({seed_finals})"
+        main_target = target_name(results["dataset"], goals)
         common_targets = ", ".join(f"{100 * goal['common target']:.2f}%" for goal in goals)
         lines += [
             f"Machine: {results['accuracy_machine']}.",
@@ -231,21 +235,23 @@ def main() -> None:
         "rounds": args.rounds,
         "train_images": args.train_images,
     }
-    # A part that is skipped keeps its figures, and the machine they were measured on, from the earlier results of
-    # the same name, if any.
+
+    def keep_earlier(*keys: str) -> None:
+        """A part that is skipped keeps its figures, and the machine they were measured on, from the earlier
+        results of the same name, if any."""
+        results.update({key: earlier[key] for key in keys if key in earlier})
+
     if args.skip_speed:
-        kept = ("speed", "speed_machine", "rounds", "train_images")
-        results.update({key: earlier[key] for key in kept if key in earlier})
+        keep_earlier("speed", "speed_machine", "rounds", "train_images")
     else:
         results.update(speed=speed_benchmark(args), speed_machine=this_machine)
-    earlier_accuracy = earlier.get("accuracy", [])
     if args.skip_accuracy:
-        results.update({key: earlier[key] for key in ("accuracy", "accuracy_machine") if key in earlier})
+        keep_earlier("accuracy", "accuracy_machine")
     else:
         if args.add_accuracy_rounds and earlier.get("accuracy_machine", this_machine) != this_machine:
             raise SystemExit("--add-accuracy-rounds: the earlier rounds were measured on another machine")
-        results["accuracy"] = (earlier_accuracy if args.add_accuracy_rounds else []) + accuracy_benchmark(args)
-        results["accuracy_machine"] = this_machine
+        earlier_rounds = earlier.get("accuracy", []) if args.add_accuracy_rounds else []
+        results.update(accuracy=earlier_rounds + accuracy_benchmark(args), accuracy_machine=this_machine)
     write_json(path, results)
     table = markdown(results)
     with atomic_path(HERE / "results" / f"{name}.md") as temporary:
