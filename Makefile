@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-DATASET ?= mnist
-RECIPE ?= best
+# Empty: MNIST where it can be had (--data, MNIST_CNN_DATA, Keras), else the sample shipped in the package.
+DATASET ?=
+RECIPE ?= fast
 ARGS ?=
 
 .PHONY: venv run test bench lab notebook notebook-outputs lint format clean
@@ -20,7 +21,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $@
 
 run: venv
-	$(BIN)/mnist-cnn train --dataset $(DATASET) --recipe $(RECIPE) $(ARGS)
+	$(BIN)/mnist-cnn train $(if $(DATASET),--dataset $(DATASET)) --recipe $(RECIPE) $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from mnist_cnn.calibration import expected_calibration_error
 from mnist_cnn.data import NUM_CLASSES, Split
-from mnist_cnn.predict import predict_probabilities
+from mnist_cnn.predict import ensemble_probabilities
 
 
 @dataclass
@@ -26,11 +28,15 @@ class EvaluationReport:
     def accuracy(self) -> float:
         return float((self.predicted_labels == self.true_labels).mean())
 
+    @property
+    def calibration_error(self) -> float:
+        return expected_calibration_error(self.probabilities, self.true_labels)
 
-def evaluation_report(model: keras.Model, test: Split) -> EvaluationReport:
-    """Predict the whole test set and tabulate the results."""
+
+def evaluation_report(models: keras.Model | Sequence[keras.Model], test: Split) -> EvaluationReport:
+    """Predict the whole test set with a model, or the mean of several models' probabilities, and tabulate."""
     images, one_hot_labels = test
-    probabilities = predict_probabilities(model, images)
+    probabilities = ensemble_probabilities(models, images)
     true_labels = one_hot_labels.argmax(axis=1)
     predicted_labels = probabilities.argmax(axis=1)
     matrix = confusion_matrix(true_labels, predicted_labels)

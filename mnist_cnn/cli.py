@@ -1,7 +1,7 @@
 """The `mnist-cnn` command line: a thin caller of the library that does the printing.
 
-mnist-cnn train [--recipe seed|best] [--dataset mnist|fashion|sample] [--data PATH] [--output DIR] [--epochs N] ...
-mnist-cnn evaluate MODEL [--dataset ...] [--plots DIR]
+mnist-cnn train [--recipe fast|accurate|seed] [--dataset mnist|fashion|sample] [--data PATH] [--output DIR] ...
+mnist-cnn evaluate MODEL [MODEL ...] [--dataset ...] [--plots DIR]
 mnist-cnn summary [--diagram PATH]
 mnist-cnn predict MODEL IMAGE... [--top K] [--json]
 """
@@ -12,22 +12,23 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
-from mnist_cnn.config import RECIPES, Config, config_for
-from mnist_cnn.data import DATASETS, Split, load_data
+from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
+from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_history, save_figure
 from mnist_cnn.predict import predict_files
+from mnist_cnn.quiet import DEBUG_VARIABLE, debugging
 from mnist_cnn.train import train_and_evaluate
 
-DEBUG_VARIABLE = "MNIST_CNN_DEBUG"
-FLAG_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+FLAG_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "bool": bool}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted{resume}", file=sys.stderr)
         return 130
     except OSError as error:  # A full disk, a folder without write permission, ...
-        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
     except Exception as error:
-        if os.environ.get(DEBUG_VARIABLE):
+        if debugging():
             raise
         print(
             f"error: unexpected {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for details)", file=sys.stderr
@@ -53,28 +54,53 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def describe_os_error(error: OSError) -> str:
+    """ "FILE: what is wrong", or what is wrong alone where the error names no file.
+
+    Some libraries (h5py, under Keras' checkpoints) put a whole report in `strerror`: then the system's words for the
+    error number, and the file named in the report, make the line.
+    """
+    reason = error.strerror or str(error) or type(error).__name__
+    filename = error.filename
+    if "\n" in reason or len(reason) > 200:
+        named = re.search(r"filename = '([^']+)'", reason)
+        filename = filename or (named.group(1) if named else None)
+        reason = os.strerror(error.errno) if error.errno else reason.splitlines()[0]
+    return f"{filename}: {reason}" if filename else reason
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnist-cnn", description="Train, evaluate and use the MNIST CNN.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def add_data_flags(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--dataset", choices=DATASETS, default="mnist", help="default: %(default)s")
+        command.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            help="default: mnist, or the sample shipped in the package (saying so) where MNIST cannot be had",
+        )
         command.add_argument("--data", metavar="PATH", help="a Keras .npz file or a folder of the four IDX files")
 
     train = commands.add_parser("train", help="train and evaluate a model, saving it with its history")
     train.add_argument(
-        "--recipe", choices=RECIPES, default="best", help="best (default) or seed: the course notebook's recipe"
+        "--recipe",
+        choices=RECIPES,
+        default=DEFAULT_RECIPE,
+        help=f"{DEFAULT_RECIPE} (default): the least time to 99%%; accurate: the most accurate; seed: the course's",
     )
     add_data_flags(train)
     train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE (runs/dry-run)")
     train.add_argument("--plots", metavar="DIR", type=Path, help="save the figures of the run as PNG files here")
     train.add_argument("--dry-run", action="store_true", help="one epoch of two batches, to check that all works")
+    train.add_argument("--restart", action="store_true", help="discard an unfinished run in --output, start afresh")
     train.add_argument("--benchmark", action="store_true", help="print cloudmesh StopWatch's benchmark table")
     add_config_flags(train)
     train.set_defaults(command=train_command)
 
-    evaluate = commands.add_parser("evaluate", help="test a saved model: accuracy and per-digit scores")
-    evaluate.add_argument("model", type=Path)
+    evaluate = commands.add_parser(
+        "evaluate", help="test a saved model, or the ensemble of several: accuracy and per-digit scores"
+    )
+    evaluate.add_argument("models", nargs="+", type=Path, metavar="MODEL", help="several: average their probabilities")
     add_data_flags(evaluate)
     evaluate.add_argument("--plots", metavar="DIR", type=Path, help="save the confusion matrix and worst mistakes")
     evaluate.set_defaults(command=evaluate_command)
@@ -98,7 +124,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (default: the recipe's value; the seed's shown)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
-        group.add_argument(flag, type=FLAG_TYPES[field.type], metavar=field.name.upper(), help=f"{field.default}")
+        if field.type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"{field.default}")
+        else:
+            group.add_argument(flag, type=FLAG_TYPES[field.type], metavar=field.name.upper(), help=f"{field.default}")
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -110,17 +139,22 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def train_command(args: argparse.Namespace) -> int:
     config = config_from(args)
-    default_output = "dry-run" if args.dry_run else f"{args.dataset}-{args.recipe}"
+    dataset, data = load_command_data(args)
+    default_output = "dry-run" if args.dry_run else f"{dataset}-{args.recipe}"
     output = args.output = args.output or Path("runs") / default_output  # main() names it if interrupted.
-    data = load_data(args.dataset, args.data)
-    (x_train, _), (x_test, _) = data
-    print(f"{args.dataset}: {len(x_train):,} training and {len(x_test):,} test images; recipe {args.recipe}")
-    result = train_and_evaluate(config, data, output_dir=output)
+    print(describe_split(dataset, data, config))
+    verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
+    result = train_and_evaluate(config, data, output_dir=output, verbose=verbose, restart=args.restart)
     report = evaluation_report(result.model, data[1])
     print(f"\n{format_scores(report.scores)}")
+    print(f"\nPrecision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
+    if result.temperature is not None:
+        print(f"Probabilities calibrated on the validation images: temperature {result.temperature:.2f}")
+    print(f"Test calibration error (ECE): {100 * result.test_calibration_error:.2f}%")
     print(f"\nTest accuracy: {100 * result.test_accuracy:.1f}%")
     files = result.files
-    print(f"Saved {files.model}, {files.best_model.name}, {files.history.name} and {files.results.name} in {output}")
+    saved = [path.name for path in (files.best_model, files.history, files.results) if path.exists()]
+    print(f"Saved {files.model}, {', '.join(saved)} in {output}")
     if args.plots:
         print_saved_plots(save_plots(args.plots, data, report, result.history))
     if args.benchmark:
@@ -128,12 +162,42 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_command_data(args: argparse.Namespace) -> tuple[str, tuple[Split, Split]]:
+    """The dataset the command asked for, and its data. With neither --dataset nor --data, MNIST, or where it cannot
+    be had, the sample shipped in the package, saying so on standard error."""
+    if args.dataset is not None or args.data is not None:
+        dataset = args.dataset or "mnist"
+        return dataset, load_data(dataset, args.data)
+    try:
+        return "mnist", load_data("mnist")
+    except DataUnavailableError as error:
+        print(
+            f"note: {error.short} Using the real MNIST sample shipped in the package instead; {error.advice}",
+            file=sys.stderr,
+        )
+        return "sample", load_data("sample")
+
+
+def describe_split(dataset: str, data: tuple[Split, Split], config: Config) -> str:
+    """One line: how many images train, validate and test."""
+    (x_train, _), (x_test, _) = data
+    validation = round(len(x_train) * config.validation_split)
+    if not validation:
+        return f"{dataset}: {len(x_train):,} training and {len(x_test):,} test images (no validation split)"
+    return (
+        f"{dataset}: {len(x_train) - validation:,} training, {validation:,} validation (the last "
+        f"{config.validation_split:.0%} of the training images) and {len(x_test):,} test images"
+    )
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    data = load_data(args.dataset, args.data)
-    report = evaluation_report(model, data[1])
+    models = [load_model(path) for path in args.models]
+    _, data = load_command_data(args)
+    report = evaluation_report(models, data[1])
     print(format_scores(report.scores))
-    print(f"\nTest accuracy: {100 * report.accuracy:.1f}%")
+    ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
+    print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
+    print(f"Test accuracy: {100 * report.accuracy:.2f}%{ensemble}")
     if args.plots:
         print_saved_plots(save_plots(args.plots, data, report))
     return 0
@@ -171,13 +235,14 @@ def save_plots(
     figures = {
         "samples.png": plot_digits(x_train[:32], y_train[:32].argmax(axis=1), title="Training digits"),
         "confusion_matrix.png": plot_confusion_matrix(report.matrix),
-        "misclassified.png": plot_digits(
+    }
+    if len(worst):  # A model without mistakes has none to show.
+        figures["misclassified.png"] = plot_digits(
             test[0][worst],
             report.true_labels[worst],
             report.predicted_labels[worst],
             title="Most confident mistakes: predicted (true)",
-        ),
-    }
+        )
     if history:
         figures["training_curves.png"] = plot_history(history)
     return [save_figure(figure, Path(folder) / name) for name, figure in figures.items()]

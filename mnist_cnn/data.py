@@ -28,6 +28,8 @@ DATA_ENV_VARS = {"mnist": "MNIST_CNN_DATA", "fashion": "MNIST_CNN_FASHION_DATA"}
 SYSTEM_FOLDERS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
 SAMPLE_PATH = Path(__file__).parent / "data" / "mnist_sample.npz"
 KERAS_LOADERS = {"mnist": keras.datasets.mnist.load_data, "fashion": keras.datasets.fashion_mnist.load_data}
+# Keras' cache names: a .npz for MNIST, a folder of the four gzipped IDX files for Fashion-MNIST.
+KERAS_CACHE_NAMES = {"mnist": "mnist.npz", "fashion": "fashion-mnist"}
 DOWNLOAD_URLS = {
     "mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
     "fashion": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/ (the four *-ubyte.gz files)",
@@ -63,6 +65,18 @@ def preprocess(images: np.ndarray, labels: np.ndarray) -> Split:
     return x, y
 
 
+def split_validation(train: Split, fraction: float) -> tuple[Split, Split | None]:
+    """`(train, validation)`: the last `fraction` of the training images held out, as Keras' `validation_split`
+    takes them; validation is None when `fraction` is 0."""
+    if not fraction:
+        return train, None
+    images, labels = train
+    count = round(len(images) * fraction)
+    if not 0 < count < len(images):
+        raise DataError(f"a validation split of {fraction} leaves no validation or no training images of {len(images)}")
+    return (images[:-count], labels[:-count]), (images[-count:], labels[-count:])
+
+
 def load_raw(dataset: str = "mnist", path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """The dataset as uint8 images (N, 28, 28) and integer labels (N,), checked; see the module's docstring."""
     if dataset not in DATASETS:
@@ -80,16 +94,34 @@ def load_raw(dataset: str = "mnist", path: str | os.PathLike | None = None) -> t
     return load_with_keras(dataset)
 
 
+class DataUnavailableError(DataError):
+    """No source of the dataset exists here: no path, no variable, nothing in Keras' cache, and no download."""
+
+    def __init__(self, short: str, advice: str) -> None:
+        super().__init__(f"{short} To get it: {advice} Or train on the shipped sample: --dataset sample.")
+        self.short, self.advice = short, advice
+
+
+def keras_cache_path(dataset: str) -> Path:
+    """Where Keras keeps the dataset once downloaded (under $KERAS_HOME, by default ~/.keras)."""
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return keras_home / "datasets" / KERAS_CACHE_NAMES[dataset]
+
+
 def load_with_keras(dataset: str) -> tuple[Split, Split]:
-    """Keras' own loader: its cache under ~/.keras/datasets, or a download."""
+    """The dataset from Keras' cache, read and checked here so that a corrupt file is named; else Keras' download."""
+    cached = keras_cache_path(dataset)
+    if cached.exists():
+        return read_data_file(cached)
     try:
         arrays = KERAS_LOADERS[dataset]()
     except Exception as error:  # Keras raises a bare Exception for a failed download.
-        raise DataError(
-            f"{dataset} is not available: no path was given, {DATA_ENV_VARS[dataset]} is not set, and Keras "
-            f"could not load it ({str(error).strip()}). Do one of: download {DOWNLOAD_URLS[dataset]} into "
-            f"~/.keras/datasets/; pass --data PATH (a Keras .npz file or a folder of the four IDX files); "
-            f"set {DATA_ENV_VARS[dataset]}=PATH; or train on the shipped sample with --dataset sample."
+        variable = DATA_ENV_VARS[dataset]
+        raise DataUnavailableError(
+            f"{dataset} is not available: no path was given, {variable} is not set, and Keras could not download "
+            f"it ({str(error).strip() or type(error).__name__}).",
+            f"download {DOWNLOAD_URLS[dataset]} into {cached.parent}/, pass --data PATH (a Keras .npz file or a "
+            f"folder of the four IDX files), or set {variable}=PATH.",
         ) from error
     return check_arrays(arrays, f"Keras' {dataset} loader")
 

@@ -40,13 +40,13 @@ def plot_digits(
 
 
 def plot_history(history: dict[str, list[float]]) -> Figure:
-    """Loss and accuracy per epoch, on the training data and (where recorded) the test data."""
+    """Loss and accuracy per epoch, on the training data and (where recorded) the validation data."""
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
         axis.plot(epochs, history[metric], marker="o", label="train")
         if f"val_{metric}" in history:
-            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="test")
+            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
         axis.set_xlabel("epoch")
         axis.set_title(metric)
         axis.grid(alpha=0.3)

@@ -7,6 +7,7 @@ of mass in a 28x28 field. `image_to_mnist` does the same to a photo or drawing o
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
     if len(images) <= batch_size:
         return np.asarray(model.predict_on_batch(images))
     return model.predict(images, batch_size=batch_size, verbose=0)
+
+
+def ensemble_probabilities(
+    models: keras.Model | Sequence[keras.Model], images: np.ndarray, batch_size: int = INFERENCE_BATCH
+) -> np.ndarray:
+    """The mean of the class probabilities of several models (an ensemble), or one model's probabilities."""
+    if isinstance(models, keras.Model):
+        models = [models]
+    return np.mean([predict_probabilities(model, images, batch_size) for model in models], axis=0)
 
 
 def read_grey_image(path: str | os.PathLike) -> np.ndarray:

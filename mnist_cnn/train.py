@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import shutil
 import time
@@ -18,10 +19,14 @@ import numpy as np
 import tensorflow as tf
 from cloudmesh.common.StopWatch import StopWatch
 
+from mnist_cnn.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from mnist_cnn.config import Config
-from mnist_cnn.data import Split
-from mnist_cnn.files import write_json
+from mnist_cnn.data import Split, split_validation
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.files import atomic_path, write_json
 from mnist_cnn.model import build_model, save_model
+from mnist_cnn.precision import set_precision
+from mnist_cnn.predict import predict_probabilities
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -29,7 +34,7 @@ OPTIMIZER_CLASSES = {
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,
 }
-STAGES = ("load", "build", "train", "evaluate")
+STAGES = ("load", "build", "train", "calibrate", "evaluate")
 
 
 def steps_per_epoch(config: Config, train_size: int) -> int:
@@ -117,15 +122,54 @@ def evaluate(
     return float(loss), float(accuracy)
 
 
+def calibrate(model: keras.Model, validation: Split) -> float:
+    """Fit the temperature of the model's probabilities on `validation` and apply it to the model; return it."""
+    images, labels = validation
+    temperature = fit_temperature(predict_probabilities(model, images), labels.argmax(axis=1))
+    apply_temperature(model, temperature)
+    return temperature
+
+
+def calibration_error(model: keras.Model, data: Split) -> float:
+    """The model's expected calibration error on `data` (see mnist_cnn.calibration)."""
+    images, labels = data
+    return expected_calibration_error(predict_probabilities(model, images), labels.argmax(axis=1))
+
+
 class ElapsedTime(keras.callbacks.Callback):
-    """Adds `elapsed_s`, the wall time since training began, to each epoch's logs (for time-to-accuracy)."""
+    """Adds `elapsed_s`, the training time so far, to each epoch's logs (for time-to-accuracy).
+
+    A resumed run passes the time its earlier part took, so that the clock goes on instead of starting again.
+    """
+
+    def __init__(self, earlier_s: float = 0.0) -> None:
+        super().__init__()
+        self.earlier_s = earlier_s
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            logs["elapsed_s"] = time.perf_counter() - self.start
+            logs["elapsed_s"] = self.earlier_s + time.perf_counter() - self.start
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Keeps each epoch's logs in a CSV file, rewritten whole through a temporary file at every epoch's end, so that
+    a killed run never leaves half a row (Keras' CSVLogger appends in place)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        rows = read_epoch_rows(self.path) if self.path.exists() else {}
+        rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}
+        keys = sorted({key for row in rows.values() for key in row})
+        with atomic_path(self.path) as temporary, open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=["epoch", *keys])
+            writer.writeheader()
+            writer.writerows({"epoch": number, **rows[number]} for number in sorted(rows))
 
 
 class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -138,9 +182,14 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
             str(self.temporary_path), monitor=monitor, save_best_only=True, initial_value_threshold=best_so_far
         )
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.temporary_path.unlink(missing_ok=True)  # Half a model from a save that was killed.
+        super().on_train_begin(logs)
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        best_before = self.best
         super().on_epoch_end(epoch, logs)
-        if self.temporary_path.exists():
+        if self.best != best_before and self.temporary_path.exists():  # Saved in this epoch: a new best.
             self.temporary_path.replace(self.final_path)
 
 
@@ -156,6 +205,7 @@ class RunFiles:
     results: Path = field(init=False)
     epoch_log: Path = field(init=False)
     backup: Path = field(init=False)
+    run_config: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -165,45 +215,113 @@ class RunFiles:
         self.results = self.folder / "results.json"
         self.epoch_log = self.folder / "epochs.csv"
         self.backup = self.folder / "backup"
+        self.run_config = self.folder / "run.json"
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the folder holds a run that was interrupted: its backup is there until the run is saved."""
+        return self.backup.exists()
+
+    def discard_unfinished(self) -> None:
+        """Forget an interrupted run, so that the next one starts afresh."""
+        shutil.rmtree(self.backup, ignore_errors=True)
+        for path in (self.epoch_log, self.run_config, self.best_model):
+            path.unlink(missing_ok=True)
+
+
+class RunConflictError(MnistCnnError):
+    """An output folder holds an unfinished run with other settings than the run asked for."""
 
 
 @dataclass
 class RunResult:
-    """What a training run gives back: the model, per-epoch history, test scores and stage timings."""
+    """What a training run gives back: the model, per-epoch history, test scores and stage timings.
+
+    `history` holds the training and (as `val_*`) validation loss and accuracy of each epoch; the test set is scored
+    once, at the end: `test_loss`, `test_accuracy` and `test_calibration_error`.
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
     test_loss: float
     test_accuracy: float
+    test_calibration_error: float
     timings: dict[str, float]
+    train_size: int
+    validation_size: int
+    precision: str
+    temperature: float | None = None
     files: RunFiles | None = None
 
 
-def run_callbacks(files: RunFiles) -> list[keras.callbacks.Callback]:
-    """Callbacks that keep a run safe on disk: the per-epoch log, the resumable backup and the best model.
+def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Callback]:
+    """Callbacks that keep a run safe on disk: the per-epoch log, the resumable backup and, where the run
+    `validates`, the model of the epoch with the best validation accuracy.
 
     The log comes before the backup so that a run killed between the two redoes the epoch (its row is then
     written again and `read_epoch_log` keeps the last) rather than skipping its row.
     """
-    monitor = "val_accuracy"
-    earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
-    best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
-    return [
-        keras.callbacks.CSVLogger(str(files.epoch_log), append=True),
+    callbacks = [
+        EpochLog(files.epoch_log),
         # Deleted by save_run once the model is saved, not by Keras when training ends.
         keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False),
-        BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far),
     ]
+    if validates:
+        monitor = "val_accuracy"
+        earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+        best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
+        callbacks.append(BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far))
+    return callbacks
+
+
+def read_epoch_rows(path: Path) -> dict[int, dict[str, float]]:
+    """Each epoch's logged values from a CSV epoch log; the last row of an epoch wins, and a row that is not whole
+    (a run killed while an older version appended it) is skipped."""
+    rows: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            try:
+                epoch = int(row.pop("epoch"))
+                rows[epoch] = {key: float(value) for key, value in row.items()}
+            except (TypeError, ValueError):
+                continue
+    return rows
 
 
 def read_epoch_log(path: Path) -> dict[str, list[float]]:
-    """The history of a run from its CSV epoch log, across resumptions: the last row of each epoch wins."""
-    rows: dict[int, dict[str, str]] = {}
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            rows[int(row.pop("epoch"))] = row
+    """The history of a run from its CSV epoch log, across resumptions: a list of values per logged quantity."""
+    rows = read_epoch_rows(path)
     epochs = [rows[epoch] for epoch in sorted(rows)]
-    return {key: [float(row[key]) for row in epochs] for key in epochs[0]} if epochs else {}
+    return {key: [row[key] for row in epochs] for key in epochs[0]} if epochs else {}
+
+
+def start_run(files: RunFiles, settings: dict, restart: bool = False) -> float:
+    """Get an output folder ready for a run with these settings; return the training time of its part done already.
+
+    An unfinished run there with the same settings is resumed; with other settings, RunConflictError names what
+    differs and leaves it untouched, unless `restart` discards it.
+    """
+    files.folder.mkdir(parents=True, exist_ok=True)
+    if files.unfinished and restart:
+        files.discard_unfinished()
+    if files.unfinished and files.run_config.exists():
+        earlier = json.loads(files.run_config.read_text())
+        differences = [
+            f"{name} {earlier.get(name)!r} -> {value!r}"
+            for name, value in settings.items()
+            if earlier.get(name) != value
+        ]
+        if differences:
+            raise RunConflictError(
+                f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
+                "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
+            )
+    if not files.unfinished:  # A fresh start: forget the log of an earlier, finished run.
+        files.epoch_log.unlink(missing_ok=True)
+        write_json(files.run_config, settings)
+        return 0.0
+    history = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+    return history.get("elapsed_s", [0.0])[-1]
 
 
 def train_and_evaluate(
@@ -211,41 +329,85 @@ def train_and_evaluate(
     data: tuple[Split, Split],
     output_dir: str | Path | None = None,
     verbose: str | int = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    restart: bool = False,
 ) -> RunResult:
-    """Seed, build, compile, train and evaluate; with `output_dir`, also save the model, history and results.
+    """Seed, build, compile, train, calibrate and test; with `output_dir`, also save the model, history and results.
 
-    A run with an `output_dir` that was interrupted resumes from its last finished epoch when called again.
+    `config.validation_split` holds out the last part of the training data: the per-epoch curves, the best-epoch
+    checkpoint and the temperature are chosen on it. The test set is scored once, at the end.
+    A run with an `output_dir` that was interrupted resumes from its last finished epoch when called again with the
+    same config and data (RunConflictError otherwise, unless `restart`).
     Stage timings are taken with cloudmesh-common's StopWatch (`StopWatch.benchmark()` prints them).
     """
     train, test = data
+    train, validation = split_validation(train, config.validation_split)
     keras.utils.set_random_seed(config.seed)
     files = RunFiles(output_dir) if output_dir is not None else None
-    callbacks: list[keras.callbacks.Callback] = [ElapsedTime()]
+    earlier_s = 0.0
     if files is not None:
-        files.folder.mkdir(parents=True, exist_ok=True)
-        if not files.backup.exists():  # A fresh start: forget the log of an earlier, finished run.
-            files.epoch_log.unlink(missing_ok=True)
-        callbacks += run_callbacks(files)
+        settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
+        earlier_s = start_run(files, settings, restart)
+    callbacks = [
+        ElapsedTime(earlier_s),
+        *(run_callbacks(files, validates=validation is not None) if files is not None else []),
+        *(callbacks or []),
+    ]
 
     StopWatch.start("build")
+    precision = set_precision(config.precision)
     model = compile_model(build_model(config), config, len(train[0]))
     StopWatch.stop("build")
 
     StopWatch.start("train")
-    history = fit(model, train, config, validation=test, callbacks=callbacks, verbose=verbose)
+    history = fit(model, train, config, validation=validation, callbacks=callbacks, verbose=verbose)
     StopWatch.stop("train")
+
+    temperature = None
+    if config.calibrate:
+        StopWatch.start("calibrate")
+        temperature = calibrate(model, validation)
+        StopWatch.stop("calibrate")
 
     StopWatch.start("evaluate")
     test_loss, test_accuracy = evaluate(model, test, config.batch_size, verbose=verbose)
+    test_calibration_error = calibration_error(model, test)
     StopWatch.stop("evaluate")
 
-    timed = StopWatch.keys()
-    timings = {stage: float(StopWatch.get(stage, digits=4)) for stage in STAGES if stage in timed}
-    result = RunResult(model, history.history, test_loss, test_accuracy, timings, files)
+    timings = stage_timings()
+    result = RunResult(
+        model=model,
+        history=history.history,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        test_calibration_error=test_calibration_error,
+        timings=timings,
+        train_size=len(train[0]),
+        validation_size=0 if validation is None else len(validation[0]),
+        precision=precision,
+        temperature=temperature,
+        files=files,
+    )
     if files is not None:
         result.history = read_epoch_log(files.epoch_log)
         save_run(result, config)
     return result
+
+
+# The end time of the "load" timer already counted in a run: a later run that loads no data of its own has no load.
+_counted_load_end: float | None = None
+
+
+def stage_timings() -> dict[str, float]:
+    """The seconds each stage of the run took, from StopWatch; "load" only where data was loaded for this run."""
+    global _counted_load_end
+    timed = StopWatch.keys()
+    stages = [stage for stage in STAGES if stage in timed]
+    load_end = StopWatch.timer_end.get("load")
+    if "load" in stages and load_end == _counted_load_end:
+        stages.remove("load")
+    _counted_load_end = load_end
+    return {stage: float(StopWatch.get(stage, digits=4)) for stage in stages}
 
 
 def save_run(result: RunResult, config: Config) -> None:
@@ -257,9 +419,15 @@ def save_run(result: RunResult, config: Config) -> None:
         files.results,
         {
             "config": dataclasses.asdict(config),
+            "train_images": result.train_size,
+            "validation_images": result.validation_size,
+            "precision": result.precision,
+            "temperature": result.temperature,
             "test_loss": result.test_loss,
             "test_accuracy": result.test_accuracy,
+            "test_calibration_error": result.test_calibration_error,
             "timings_s": result.timings,
         },
     )
     shutil.rmtree(files.backup, ignore_errors=True)
+    files.run_config.unlink(missing_ok=True)

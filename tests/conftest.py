@@ -12,13 +12,22 @@ from mnist_cnn.train import train_and_evaluate
 
 # Three epochs on the 2,000 sample digits: a few seconds, and well above chance.
 QUICK_CONFIG = config_for("seed", epochs=3)
+# The validated, calibrated recipe, a few steps of it.
+QUICK_VALIDATED = config_for("fast", epochs=2, steps_per_epoch=4)
 
 
 @pytest.fixture(autouse=True)
-def no_data_environment(monkeypatch):
-    """Tests never see the developer's own MNIST_CNN_DATA settings."""
+def bugs_fail_tests(monkeypatch):
+    """The command line prints an unexpected exception as one line; in tests it is raised, so that a bug fails."""
+    monkeypatch.setenv("MNIST_CNN_DEBUG", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_data_environment(monkeypatch, tmp_path_factory):
+    """Tests never see the developer's own MNIST_CNN_DATA settings, nor Keras' cache of datasets."""
     for variable in DATA_ENV_VARS.values():
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras-home")))
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 """Every data source gives the same, seed-preprocessed arrays; every bad input gives one clear DataError."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_cnn import data
-from mnist_cnn.data import DataError, load_data, load_raw, preprocess
+from mnist_cnn.data import DataError, DataUnavailableError, load_data, load_raw, preprocess
 
 from conftest import write_idx, write_idx_folder, write_npz
 
@@ -68,12 +69,30 @@ def test_keras_cache_or_download_comes_last(raw_sample, monkeypatch):
     assert_same(load_raw("mnist"), raw_sample)
 
 
+def test_keras_cache_is_read_and_checked_here(raw_sample, monkeypatch):
+    monkeypatch.setitem(data.KERAS_LOADERS, "mnist", lambda: pytest.fail("Keras' downloader was called"))
+    cached = data.keras_cache_path("mnist")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    write_npz(cached, raw_sample)
+    assert_same(load_raw("mnist"), raw_sample)
+    cached.write_bytes(cached.read_bytes()[:5000])  # a download cut short
+    with pytest.raises(DataError, match=f"{cached}: not a readable .npz archive") as error:
+        load_raw("mnist")
+    assert not isinstance(error.value, DataUnavailableError)
+
+
+def test_fashion_keras_cache_is_its_folder_of_idx_files(raw_sample, monkeypatch):
+    monkeypatch.setitem(data.SYSTEM_FOLDERS, "fashion", Path("/no/such/folder"))
+    write_idx_folder(data.keras_cache_path("fashion"), raw_sample)
+    assert_same(load_raw("fashion"), raw_sample)
+
+
 def test_without_network_or_file_it_says_what_to_do(monkeypatch):
     def offline():
         raise Exception("URL fetch failure on https://example/mnist.npz: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setitem(data.KERAS_LOADERS, "mnist", offline)
-    with pytest.raises(DataError) as error:
+    with pytest.raises(DataUnavailableError) as error:
         load_raw("mnist")
     message = str(error.value)
     for advice in ("URL fetch failure", "mnist.npz", "--data PATH", "MNIST_CNN_DATA=PATH", "--dataset sample"):

@@ -1,37 +1,59 @@
-"""Training on the shipped sample learns, is reproducible, and leaves a complete run on disk."""
+"""Training on the shipped sample learns, is reproducible, keeps the test set for the end, and leaves a complete run
+on disk that resumes only as the same run."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
+from cloudmesh.common.StopWatch import StopWatch
 
-from mnist_cnn.config import BEST_RECIPE, SEED_RECIPE, Config, ConfigError, config_for
-from mnist_cnn.model import build_model
-from mnist_cnn.train import compile_model, learning_rate, read_epoch_log, steps_per_epoch, train_and_evaluate
+from mnist_cnn import train as train_module
+from mnist_cnn.config import RECIPES, SEED_RECIPE, ConfigError, config_for
+from mnist_cnn.data import load_data
+from mnist_cnn.model import build_model, load_model
+from mnist_cnn.train import (
+    RunConflictError,
+    augmenter,
+    compile_model,
+    learning_rate,
+    read_epoch_log,
+    steps_per_epoch,
+    train_and_evaluate,
+)
 
-from conftest import QUICK_CONFIG
+from conftest import QUICK_CONFIG, QUICK_VALIDATED
 
 
-def test_seed_recipe_is_the_seed_notebooks():
-    assert Config() == SEED_RECIPE
-    assert (SEED_RECIPE.batch_size, SEED_RECIPE.epochs, SEED_RECIPE.filters) == (128, 10, 64)
-    assert (SEED_RECIPE.kernel_size, SEED_RECIPE.pool_size, SEED_RECIPE.dropout) == (3, 2, 0.2)
-    assert (SEED_RECIPE.optimizer, SEED_RECIPE.learning_rate, SEED_RECIPE.lr_schedule) == ("adam", 0.001, "constant")
-    assert SEED_RECIPE.label_smoothing == 0 and not SEED_RECIPE.augments
+def test_seed_recipe_has_the_seed_notebooks_values():
+    seed = config_for("seed")
+    assert (seed.batch_size, seed.epochs, seed.filters, seed.kernel_size, seed.pool_size) == (128, 10, 64, 3, 2)
+    assert (seed.dropout, seed.optimizer, seed.learning_rate, seed.lr_schedule) == (0.2, "adam", 0.001, "constant")
+    assert (seed.label_smoothing, seed.max_shift, seed.max_rotation) == (0, 0, 0)
+    assert (seed.validation_split, seed.calibrate, seed.precision) == (0, False, "float32")
 
 
-def test_recipes_and_overrides():
-    assert config_for("best") == BEST_RECIPE
+def test_tuned_recipes_hold_out_validation_and_calibrate():
+    for name in ("fast", "accurate"):
+        recipe = RECIPES[name]
+        assert recipe.validation_split == 0.1 and recipe.calibrate, name
+        assert recipe.filters == 64 and recipe.dropout == 0.2  # the same network
+
+
+def test_overrides_and_bad_values():
     assert config_for("seed", epochs=2, batch_size=None).epochs == 2
-    with pytest.raises(ConfigError, match="unknown recipe 'fast'"):
-        config_for("fast")
+    with pytest.raises(ConfigError, match="unknown recipe 'quick'"):
+        config_for("quick")
     with pytest.raises(ConfigError, match="optimizer must be one of"):
         config_for("seed", optimizer="adamax")
     with pytest.raises(ConfigError, match="batch_size must be at least 1"):
         config_for("seed", batch_size=0)
     with pytest.raises(ConfigError, match="needs input_pipeline='tf.data'"):
         config_for("seed", max_shift=0.1)
+    with pytest.raises(ConfigError, match="calibrate needs validation data"):
+        config_for("seed", calibrate=True)
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        config_for("seed", precision="int8")
 
 
 def test_compiled_like_the_seed():
@@ -41,39 +63,95 @@ def test_compiled_like_the_seed():
     assert model.loss.get_config()["label_smoothing"] == 0
 
 
-def test_cosine_schedule_warms_up_then_decays_to_zero():
+def test_learning_rate_per_step_warms_up_then_decays_to_zero():
     config = SEED_RECIPE.replace(lr_schedule="cosine", learning_rate=0.003, warmup_epochs=1, epochs=10)
-    schedule = learning_rate(config, steps=1000)
-    rates = [float(schedule(step)) for step in (0, 50, 100, 550, 1000)]
-    assert rates[0] == 0 and rates[1] == pytest.approx(0.0015) and rates[2] == pytest.approx(0.003)
-    assert rates[3] == pytest.approx(0.0015, rel=1e-3) and rates[4] == pytest.approx(0, abs=1e-9)
+    model = compile_model(build_model(config), config, train_size=100 * 128)  # 100 steps an epoch
 
+    def rate_at(step):  # the rate the optimizer would use at this step
+        model.optimizer.iterations.assign(step)
+        return float(model.optimizer.learning_rate)
 
-def test_schedule_spans_the_steps_actually_trained():
+    rates = [rate_at(step) for step in (0, 50, 100, 550, 1000)]
+    assert rates == pytest.approx([0, 0.0015, 0.003, 0.0015, 0], abs=1e-6)
+    # steps_per_epoch caps the epochs, and the schedule spans the steps actually trained.
+    capped = learning_rate(config.replace(steps_per_epoch=5), steps=50)
+    assert float(capped(5)) == pytest.approx(0.003) and float(capped(50)) == pytest.approx(0, abs=1e-9)
     assert steps_per_epoch(SEED_RECIPE, 60_000) == 469  # as in the seed notebook's log
-    assert steps_per_epoch(SEED_RECIPE.replace(steps_per_epoch=5), 60_000) == 5
+
+
+def test_augmented_batches_differ_from_the_originals_by_small_moves(sample_data):
+    images = sample_data[0][0][:32]
+    moved = np.asarray(
+        augmenter(SEED_RECIPE.replace(max_shift=0.1, max_rotation=0.03, input_pipeline="tf.data"))(
+            images, training=True
+        )
+    )
+    assert moved.shape == images.shape
+    assert np.abs(moved - images).mean() > 0.01  # moved...
+    ink_before, ink_after = images.sum(axis=(1, 2, 3)), moved.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(ink_after, ink_before, rtol=0.25)  # ...but the digit stays in the frame
 
 
 def test_short_training_on_the_sample_learns(trained_run):
     assert trained_run.test_accuracy > 0.7  # chance is 0.1
     assert trained_run.history["loss"][-1] < trained_run.history["loss"][0]
-    assert set(trained_run.timings) == {"load", "build", "train", "evaluate"}
+    assert {"build", "train", "evaluate"} <= set(trained_run.timings)
+
+
+def test_seed_recipe_trains_on_all_training_images_without_validation(trained_run):
+    assert trained_run.train_size == 2000 and trained_run.validation_size == 0
+    assert "val_accuracy" not in trained_run.history and trained_run.temperature is None
+    assert not trained_run.files.best_model.exists()  # nothing to choose the best epoch on
+
+
+def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(sample_data, monkeypatch, tmp_path):
+    (x_train, _), (x_test, _) = sample_data
+    seen = {"fit": [], "evaluate": []}
+    real_fit, real_evaluate = train_module.fit, train_module.evaluate
+
+    def spy_fit(model, train, config, validation=None, **kwargs):
+        seen["fit"].append((train[0], validation[0]))
+        return real_fit(model, train, config, validation, **kwargs)
+
+    def spy_evaluate(model, test, *args, **kwargs):
+        seen["evaluate"].append(test[0])
+        return real_evaluate(model, test, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", spy_fit)
+    monkeypatch.setattr(train_module, "evaluate", spy_evaluate)
+    result = train_and_evaluate(QUICK_VALIDATED, sample_data, tmp_path / "run", verbose=0)
+
+    ((trained_on, validated_on),) = seen["fit"]
+    np.testing.assert_array_equal(trained_on, x_train[:1800])
+    np.testing.assert_array_equal(validated_on, x_train[1800:])  # the last 10%, as Keras' validation_split
+    assert len(seen["evaluate"]) == 1 and seen["evaluate"][0] is x_test
+    assert result.train_size == 1800 and result.validation_size == 200
+    assert len(result.history["val_accuracy"]) == 2
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["validation_images"] == 200 and results["temperature"] == pytest.approx(result.temperature)
+
+
+def test_calibrated_run_saves_the_calibrated_model(sample_data, tmp_path):
+    result = train_and_evaluate(QUICK_VALIDATED, sample_data, tmp_path / "run", verbose=0)
+    assert result.temperature is not None and result.temperature != 1.0
+    saved = load_model(tmp_path / "run" / "model.keras")
+    images = sample_data[1][0][:16]
+    np.testing.assert_allclose(saved.predict_on_batch(images), result.model.predict_on_batch(images), atol=1e-5)
+    assert 0 <= result.test_calibration_error < 0.5
 
 
 def test_run_leaves_its_files_and_no_partial_ones(trained_run):
     files = trained_run.files
     assert sorted(path.name for path in files.folder.iterdir()) == [
-        "best.keras",
         "epochs.csv",
         "history.json",
         "model.keras",
         "results.json",
     ]
     history = json.loads(files.history.read_text())
-    assert len(history["val_accuracy"]) == QUICK_CONFIG.epochs
+    assert len(history["loss"]) == QUICK_CONFIG.epochs
     results = json.loads(files.results.read_text())
     assert results["test_accuracy"] == pytest.approx(trained_run.test_accuracy)
-    assert results["config"]["epochs"] == QUICK_CONFIG.epochs
 
 
 def test_same_seed_same_run(sample_data):
@@ -84,14 +162,76 @@ def test_same_seed_same_run(sample_data):
     assert first.test_accuracy == pytest.approx(second.test_accuracy, abs=1e-3)
 
 
-def test_best_recipe_trains_with_augmentation(sample_data):
-    config = BEST_RECIPE.replace(epochs=2, steps_per_epoch=3, max_shift=0.1, max_rotation=0.05)
-    assert config.augments and config.input_pipeline == "tf.data"
-    result = train_and_evaluate(config, sample_data, verbose=0)
-    assert len(result.history["loss"]) == 2
+def test_a_later_run_has_no_load_time_of_its_own(sample_data):
+    data = load_data("sample")
+    config = QUICK_CONFIG.replace(epochs=1, steps_per_epoch=1)
+    assert "load" in train_and_evaluate(config, data, verbose=0).timings
+    assert "load" not in train_and_evaluate(config, data, verbose=0).timings
+    assert StopWatch.get("load") is not None  # StopWatch's own table still has it
 
 
-def test_epoch_log_keeps_the_last_row_of_a_redone_epoch(tmp_path):
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    """Interrupts training as Ctrl-C would, once the first epoch is saved."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+
+def interrupted_run(config, data, folder):
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(config, data, folder, verbose=0, callbacks=[StopAfterFirstEpoch()])
+    return (folder / "epochs.csv").read_bytes()
+
+
+def test_resume_keeps_the_finished_epochs_and_the_clock(sample_data, tmp_path):
+    config = QUICK_VALIDATED.replace(epochs=3)
+    folder = tmp_path / "run"
+    first_epoch_log = interrupted_run(config, sample_data, folder)
+    first = read_epoch_log(folder / "epochs.csv")
+    result = train_and_evaluate(config, sample_data, folder, verbose=0)
+    history = result.history
+    assert len(history["loss"]) == 3
+    for key, values in first.items():  # epoch 1 was not trained again: its row is the one logged before
+        assert history[key][0] == values[0], key
+    assert (folder / "epochs.csv").read_bytes().startswith(first_epoch_log.split(b"\n")[0])
+    elapsed = history["elapsed_s"]
+    assert elapsed[0] == first["elapsed_s"][0] and elapsed[0] < elapsed[1] < elapsed[2]
+
+
+def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data, tmp_path):
+    folder = tmp_path / "run"
+    config = QUICK_VALIDATED.replace(epochs=3)
+    log = interrupted_run(config, sample_data, folder)
+    with pytest.raises(RunConflictError) as error:
+        train_and_evaluate(config.replace(batch_size=32, learning_rate=0.01), sample_data, folder, verbose=0)
+    message = str(error.value)
+    assert "batch_size 128 -> 32" in message and "learning_rate 0.005 -> 0.01" in message
+    assert "--restart" in message and "--output" in message and "\n" not in message
+    assert (folder / "epochs.csv").read_bytes() == log and (folder / "backup").exists()
+
+    restarted = train_and_evaluate(config.replace(epochs=2), sample_data, folder, verbose=0, restart=True)
+    assert len(restarted.history["loss"]) == 2 and not (folder / "backup").exists()
+
+
+def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".best.partial.keras").write_bytes(b"half a model from a killed save")
+    train_and_evaluate(QUICK_VALIDATED, sample_data, folder, verbose=0)
+    assert load_model(folder / "best.keras").name == "mnist_cnn"
+    assert not (folder / ".best.partial.keras").exists()
+
+
+def test_best_model_is_the_epoch_with_the_best_validation_accuracy(sample_data, tmp_path):
+    config = QUICK_VALIDATED.replace(epochs=4, learning_rate=0.05)  # so high that epochs go up and down
+    result = train_and_evaluate(config, sample_data, tmp_path / "run", verbose=0)
+    validation = sample_data[0][0][1800:], sample_data[0][1][1800:]
+    _, best_accuracy = load_model(tmp_path / "run" / "best.keras").evaluate(*validation, verbose=0)
+    assert best_accuracy == pytest.approx(max(result.history["val_accuracy"]), abs=1e-6)
+
+
+def test_epoch_log_keeps_the_last_row_of_a_redone_epoch_and_skips_a_cut_row(tmp_path):
     log = tmp_path / "epochs.csv"
-    log.write_text("epoch,accuracy,loss\n0,0.5,2.0\n1,0.6,1.5\n1,0.7,1.4\n2,0.8,1.0\n")
+    log.write_text("epoch,accuracy,loss\n0,0.5,2.0\n1,0.6,1.5\n1,0.7,1.4\n2,0.8,1.0\n3,0.9")
     assert read_epoch_log(log) == {"accuracy": [0.5, 0.7, 0.8], "loss": [2.0, 1.4, 1.0]}
