@@ -1,7 +1,8 @@
 """Predicting digits in your own images, pre-processed the way MNIST's digits were made.
 
 MNIST's digits are light on dark, fitted into a 20x20 box keeping their aspect ratio, and centred by their centre
-of mass in a 28x28 field. `image_to_mnist` does the same to a photo or drawing of any size, colour or polarity.
+of mass in a 28x28 field. `image_to_mnist` does the same to a photo, scan or drawing of any size, colour or polarity,
+taking away uneven light and shadows first (scipy.ndimage's morphology and labelling do the image work).
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError
 
 DIGIT_BOX = 20
-# Pixels fainter than this fraction of the brightest one are background when finding the digit's bounding box.
-INK_THRESHOLD = 0.2
-# An image whose contrast is below this (on a 0-1 scale) is taken to hold no digit.
+# Images are reduced as they are read to at most this many pixels a side: enough for a small digit on a whole page.
+MAX_SIDE = 1024
+# Images at least this large a side are taken for photos or scans of a page, whose light may be uneven.
+PAGE_SIDE = 400
+# An image whose ink stands out less than this (on a 0-1 scale) from the paper is taken to hold no digit.
 MIN_CONTRAST = 0.1
+# Pixels with less ink than this share of the darkest stroke's are not the digit's, whatever Otsu's level says
+# (a faint digit on noisy paper).
+MIN_INK = 0.4
+# Ink blobs smaller than this fraction of the largest are specks and dust, not part of the digit.
+MIN_PART = 0.1
+# MNIST's strokes are about a tenth of the digit's height: thinner pen strokes are thickened to that.
+STROKE_FRACTION = 0.1
 INFERENCE_BATCH = 1024
 
 
@@ -47,44 +58,111 @@ def ensemble_probabilities(
 
 
 def read_grey_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as a float array of grey levels in [0, 1]; transparent parts count as white paper."""
+    """An image file as a float array of grey levels in [0, 1], upright as the camera was held, reduced to at most
+    MAX_SIDE pixels a side as it is read; transparent parts count as white paper. Any image mode Pillow opens."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-            grey = image.convert("L")
+            image.draft("L", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale straight away
+            if image.mode.startswith("I;16"):
+                image = image.convert("I")
+            image.thumbnail((MAX_SIDE, MAX_SIDE))
+            image = ImageOps.exif_transpose(image)
+            return grey_levels(image)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: too large to read safely ({error})") from error
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise ImageError(f"{path}: not a readable image ({error})") from error
-    return np.asarray(grey, dtype=np.float32) / 255
+
+
+def grey_levels(image: Image.Image) -> np.ndarray:
+    """Grey levels in [0, 1] of an image of any mode."""
+    if image.mode in ("I", "F"):  # 16- and 32-bit images: stretched to their own range
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    if image.mode not in ("L", "RGB", "RGBA", "1", "P", "CMYK", "YCbCr"):
+        image = image.convert("RGB")  # LAB, HSV, ...
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """How much ink each pixel holds, in [0, 1], light on dark as MNIST, above the paper's own brightness.
+
+    In a photo or scan of a page (PAGE_SIDE pixels or more a side) the paper's brightness varies with the light and
+    shadows: a white top-hat takes away what varies at a scale wider than a twelfth of the image, wider than a
+    stroke. A smaller image (a drawing, a crop) has a flat background, and thick strokes: the paper's level alone
+    is taken away.
+    """
+    ink = 1 - grey if np.median(grey) > 0.5 else grey  # most of a page is paper
+    if min(ink.shape) >= PAGE_SIDE:
+        return np.clip(ndimage.white_tophat(ink, size=min(ink.shape) // 12), 0, 1)
+    return np.clip(ink - np.median(ink), 0, 1)
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The level that best splits `values` in [0, 1] into two groups (Otsu's method)."""
+    counts, edges = np.histogram(values, bins=256, range=(0, 1))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    mean_low = np.cumsum(counts * centres) / np.maximum(weight_low, 1)
+    mean_high = ((counts * centres).sum() - np.cumsum(counts * centres)) / np.maximum(weight_high, 1)
+    return float(centres[np.argmax(weight_low * weight_high * (mean_low - mean_high) ** 2)])
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """The pixels of the digit: ink above Otsu's level (and MIN_INK), in the blobs that are not specks or the page's
+    edge. `ink` is scaled to a maximum of 1."""
+    strokes = ink > max(otsu_threshold(ink), MIN_INK)
+    labels, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    if count == 0:
+        return strokes
+    sizes = ndimage.sum_labels(strokes, labels, index=np.arange(1, count + 1))
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    inner = np.setdiff1d(np.arange(1, count + 1), edge_labels)
+    candidates = inner if len(inner) else np.arange(1, count + 1)  # an edge blob: a table or the sheet's border
+    largest = sizes[candidates - 1].max()
+    keep = candidates[sizes[candidates - 1] >= MIN_PART * largest]
+    return np.isin(labels, keep)
 
 
 def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
-    """A grey image (any size, dark-on-light or light-on-dark) as a (28, 28, 1) MNIST-style digit in [0, 1]."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    ink = grey - background if background < 0.5 else background - grey  # Make the digit light on dark.
-    ink = np.clip(ink, 0, None)
+    """A grey image (any size, dark-on-light or light-on-dark, photo, scan or drawing) as a (28, 28, 1) MNIST-style
+    digit in [0, 1]: lighting removed, cropped to the digit, strokes of MNIST's width, fitted in 20x20 and centred by
+    mass in 28x28."""
+    ink = ink_map(grey)
     if ink.max() < MIN_CONTRAST:
         raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast)")
-    ink /= ink.max()
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    columns = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    digit = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    mask = digit_mask(ink / ink.max())
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    crop = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    near_digit = ndimage.binary_dilation(mask, iterations=2)[crop]  # keeps the strokes' soft edges
+    digit = np.where(near_digit, ink[crop], 0) / ink[crop][mask[crop]].max()
+    digit = np.clip(digit, 0, 1)
+
+    # Thicken pen strokes that would vanish at 20 pixels: stroke width ~ area / half the outline.
+    outline = (mask & ~ndimage.binary_erosion(mask))[crop].sum()
+    stroke = 2 * mask[crop].sum() / max(outline, 1)
+    wanted = STROKE_FRACTION * max(digit.shape)
+    if stroke < wanted:
+        digit = ndimage.grey_dilation(digit, size=max(2, round(wanted - stroke)))
 
     scale = DIGIT_BOX / max(digit.shape)
     height, width = (max(1, round(side * scale)) for side in digit.shape)
-    resized = Image.fromarray(digit).resize((width, height), Image.Resampling.LANCZOS)
+    resized = Image.fromarray(digit.astype(np.float32)).resize((width, height), Image.Resampling.LANCZOS)
     digit = np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
 
     total = digit.sum()
     if total == 0:
         raise ImageError(f"{name}: no digit found after resizing")
-    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / total
-    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / total
+    digit /= digit.max()
+    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / digit.sum()
+    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / digit.sum()
     top = int(np.clip(round(IMAGE_SIZE / 2 - centre_row), 0, IMAGE_SIZE - height))
     left = int(np.clip(round(IMAGE_SIZE / 2 - centre_column), 0, IMAGE_SIZE - width))
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)

@@ -102,3 +102,95 @@ def test_a_drawn_digit_is_read(trained_run, tmp_path):
     ImageDraw.Draw(canvas).line((120, 40, 120, 280), fill="black", width=28)
     canvas.save(tmp_path / "one.png")
     assert predict_files(trained_run.model, [tmp_path / "one.png"])[0].digit == 1
+
+
+def photo_of_paper(digit: np.ndarray, sheet=(1200, 900), digit_height=140, seed=0) -> Image.Image:
+    """An MNIST digit written small on a sheet photographed under uneven light: bright on one side, a soft shadow
+    across it, a little sensor noise, as a phone takes it."""
+    rng = np.random.default_rng(seed)
+    width, height = sheet
+    columns = np.linspace(0, 1, width)[np.newaxis, :]
+    rows = np.linspace(0, 1, height)[:, np.newaxis]
+    paper = 0.95 - 0.4 * columns - 0.25 * np.exp(-(((rows - 0.7) / 0.15) ** 2))  # light falls off; a shadow band
+    ink = np.asarray(Image.fromarray(digit).resize((digit_height, digit_height), Image.Resampling.BICUBIC), float) / 255
+    top, left = int(height * 0.55), int(width * 0.6)  # off centre, in the shadow and the dim side
+    paper[top : top + digit_height, left : left + digit_height] *= 1 - 0.85 * ink
+    photo = np.clip(paper + rng.normal(0, 0.02, paper.shape), 0, 1)
+    return Image.fromarray((photo * 255).astype(np.uint8)).convert("RGB")
+
+
+def correlation_with(digit: np.ndarray, restored: np.ndarray) -> float:
+    return float(np.corrcoef(restored.ravel(), digit.ravel() / 255)[0, 1])
+
+
+def test_photos_of_paper_with_uneven_light_are_read_as_the_digit(raw_sample, tmp_path):
+    for index in range(5):
+        digit = raw_sample[1][0][index]
+        path = tmp_path / f"photo{index}.jpg"
+        photo_of_paper(digit, seed=index).save(path, quality=90)
+        restored = image_to_mnist(read_grey_image(path))[..., 0]
+        assert correlation_with(digit, restored) > 0.75, index
+
+
+def test_photo_predictions_match_the_clean_digits(trained_run, raw_sample, tmp_path):
+    digits = raw_sample[1][0][:20]
+    clean = trained_run.model.predict_on_batch(digits[..., np.newaxis].astype(np.float32) / 255).argmax(axis=1)
+    paths = []
+    for index, digit in enumerate(digits):
+        paths.append(tmp_path / f"photo{index}.jpg")
+        photo_of_paper(digit, seed=index).save(paths[-1])
+    predicted = [prediction.digit for prediction in predict_files(trained_run.model, paths)]
+    assert sum(int(a == b) for a, b in zip(predicted, clean, strict=True)) >= 17
+
+
+def test_orientation_is_taken_as_the_camera_recorded_it(raw_sample, tmp_path):
+    digit = raw_sample[1][0][0]
+    upright = photo_of_paper(digit)
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # the sensor's pixels, turned
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    sideways.save(tmp_path / "phone.jpg", exif=exif)
+    restored = image_to_mnist(read_grey_image(tmp_path / "phone.jpg"))[..., 0]
+    assert correlation_with(digit, restored) > 0.75
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "LA", "RGBA", "CMYK", "I;16", "I", "F", "YCbCr"])
+def test_every_image_mode_is_read(raw_sample, tmp_path, mode):
+    digit = raw_sample[1][0][3]
+    image = mnist_digit_as_photo(digit)  # dark on light, L
+    if mode == "I;16":
+        converted = Image.fromarray((np.asarray(image, np.uint16) * 257).astype(np.uint16))  # 16-bit grey
+    elif mode in ("I", "F"):
+        converted = image.convert(mode)
+    else:
+        converted = image.convert("RGB").convert(mode) if mode in ("CMYK", "YCbCr") else image.convert(mode)
+    suffix = {"CMYK": "jpg", "YCbCr": "jpg", "F": "tiff", "I": "tiff"}.get(mode, "png")
+    path = tmp_path / f"digit.{suffix}"
+    converted.save(path)
+    restored = image_to_mnist(read_grey_image(path))[..., 0]
+    assert correlation_with(digit, restored) > 0.75
+
+
+def tiny_png_claiming(width: int, height: int) -> bytes:
+    """A PNG file of a few bytes whose header claims a huge image (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_an_enormous_image_is_its_own_error_and_the_others_are_predicted(trained_run, raw_sample, tmp_path):
+    (tmp_path / "huge.png").write_bytes(tiny_png_claiming(30_000, 30_000))
+    mnist_digit_as_photo(raw_sample[1][0][0]).save(tmp_path / "good.png")
+    huge, good = predict_files(trained_run.model, [tmp_path / "huge.png", tmp_path / "good.png"])
+    assert huge.digit is None and "huge.png: too large to read safely" in huge.error
+    assert good.error is None and good.digit is not None
+
+
+def test_large_images_are_reduced_as_they_are_read(tmp_path):
+    Image.new("RGB", (4000, 3000), "white").save(tmp_path / "page.jpg")
+    assert max(read_grey_image(tmp_path / "page.jpg").shape) <= 1024
