@@ -32,9 +32,26 @@ def test_sample_is_preprocessed_as_the_seed_does(sample_data, raw_sample):
     np.testing.assert_array_equal(y_train.sum(axis=1), 1)
 
 
-def test_sample_has_every_digit_in_proportion(raw_sample):
-    (_, y_train), (_, y_test) = raw_sample
-    assert np.bincount(y_train).min() > 150 and np.bincount(y_test).min() > 75
+# MNIST's test set, digit by digit (the sample is drawn from it).
+MNIST_TEST_COUNTS = np.array([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+
+
+def test_sample_has_every_digit_in_mnists_proportions_and_no_digit_twice(raw_sample):
+    (x_train, y_train), (x_test, y_test) = raw_sample
+    for labels, size in ((y_train, 2000), (y_test, 1000)):
+        expected = size * MNIST_TEST_COUNTS / MNIST_TEST_COUNTS.sum()
+        assert np.abs(np.bincount(labels, minlength=10) - expected).max() <= 1
+    images = np.concatenate([x_train, x_test]).reshape(3000, -1)
+    assert len(np.unique(images, axis=0)) == 3000  # train and test share no image
+
+
+@pytest.mark.skipif(
+    not data.SYSTEM_FOLDERS["fashion"].is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_debians_fashion_mnist_folder_is_read():
+    (x_train, y_train), (x_test, y_test) = load_raw("fashion")
+    assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
+    assert np.bincount(y_train).tolist() == [6000] * 10
 
 
 def test_npz_file(tmp_path, raw_sample):

@@ -42,8 +42,18 @@ def test_preprocessed_digit_fits_20x20_and_is_centred_by_mass():
     assert centre == pytest.approx((14, 14), abs=1)
 
 
-def test_predicts_digits_from_image_files(trained_run, raw_sample, tmp_path):
-    images, labels = raw_sample[1][0][:30], raw_sample[1][1][:30]
+def test_the_aspect_ratio_is_kept():
+    canvas = Image.new("L", (300, 200), 255)
+    ImageDraw.Draw(canvas).rectangle((50, 90, 250, 110), fill=0)  # a wide bar, 10 times wider than high
+    digit = image_to_mnist(np.asarray(canvas, np.float32) / 255)[..., 0]
+    rows, columns = np.nonzero(digit > 0.5)
+    height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+    assert width == 20 and height <= 4
+
+
+def test_predicts_digits_from_image_files_as_from_the_digits_themselves(trained_run, raw_sample, tmp_path):
+    images = raw_sample[1][0][:30]
+    on_the_digits = trained_run.model.predict_on_batch(images[..., np.newaxis].astype(np.float32) / 255).argmax(1)
     styles = [{"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("darkred", "white")}]
     paths = []
     for index, image in enumerate(images):
@@ -52,8 +62,8 @@ def test_predicts_digits_from_image_files(trained_run, raw_sample, tmp_path):
         paths.append(path)
     predictions = predict_files(trained_run.model, paths, top=3)
     assert all(prediction.error is None for prediction in predictions)
-    correct = sum(prediction.digit == label for prediction, label in zip(predictions, labels, strict=True))
-    assert correct >= 20  # the quick model scores about 0.85 on these test digits
+    same = sum(prediction.digit == digit for prediction, digit in zip(predictions, on_the_digits, strict=True))
+    assert same >= 28  # clean renders of the digits: the same answers, but for a borderline one or two
     assert all(len(prediction.top) == 3 and prediction.top[0][1] >= prediction.top[1][1] for prediction in predictions)
 
 
