@@ -31,7 +31,7 @@ from mnist_cnn.files import atomic_path, write_json
 
 HERE = Path(__file__).parent
 SPEED_RUNNERS = ("seed", "seed-again", "package-seed", "package-fast", "torch")
-ACCURACY_RUNNERS = ("seed", "package-fast", "torch")
+ACCURACY_RUNNERS = ("seed", "package-seed", "package-fast", "torch")
 PEERS = ("seed", "torch")
 SEED_EPOCHS = 10
 

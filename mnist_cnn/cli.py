@@ -148,6 +148,12 @@ def train_command(args: argparse.Namespace) -> int:
     report = evaluation_report(result.model, data[1])
     print(f"\n{format_scores(report.scores)}")
     print(f"\nPrecision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
+    if result.devices > 1:
+        scaled = result.trained_config
+        print(
+            f"Devices: {result.devices}, data-parallel; global batch {scaled.batch_size} and learning rate "
+            f"{scaled.learning_rate:g} ({result.devices} times the per-device values)"
+        )
     if result.temperature is not None:
         print(f"Probabilities calibrated on the validation images: temperature {result.temperature:.2f}")
     print(f"Test calibration error (ECE): {100 * result.test_calibration_error:.2f}%")

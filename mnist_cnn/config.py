@@ -55,6 +55,11 @@ class Config:
     calibrate: bool = False
     # float32 (the seed's), mixed_bfloat16, mixed_float16, or auto: the fastest the hardware runs natively.
     precision: str = "float32"
+    # Compile the training step with XLA (fuses operations; mostly a GPU gain).
+    jit_compile: bool = False
+    # Train data-parallel on this many devices (GPUs, else CPUs), or "all"; batch_size and learning_rate are per
+    # device, and scaled by the number of devices (mnist_cnn.devices).
+    devices: str = "1"
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -76,6 +81,8 @@ class Config:
             raise ConfigError(f"validation_split must be in [0, 1), not {self.validation_split}")
         if self.calibrate and not self.validation_split:
             raise ConfigError("calibrate needs validation data to fit the temperature on: set validation_split")
+        if self.devices != "all" and not (self.devices.isdigit() and int(self.devices) >= 1):
+            raise ConfigError(f"devices must be 'all' or a number of at least 1, not {self.devices!r}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
         if self.augments and self.input_pipeline != "tf.data":

@@ -43,7 +43,9 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
     Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, which makes one image take
     about 50 ms instead of 1 ms.
     """
-    if len(images) <= batch_size:
+    replicas = getattr(model, "distribute_strategy", None)
+    distributed = replicas is not None and replicas.num_replicas_in_sync > 1  # predict_on_batch mis-gathers there
+    if len(images) <= batch_size and not distributed:
         return np.asarray(model.predict_on_batch(images))
     return model.predict(images, batch_size=batch_size, verbose=0)
 

@@ -22,6 +22,7 @@ from cloudmesh.common.StopWatch import StopWatch
 from mnist_cnn.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from mnist_cnn.config import Config
 from mnist_cnn.data import Split, split_validation
+from mnist_cnn.devices import distribution_strategy, scaled_for
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, write_json
 from mnist_cnn.model import build_model, save_model
@@ -60,7 +61,7 @@ def compile_model(model: keras.Model, config: Config, train_size: int) -> keras.
     total_steps = steps_per_epoch(config, train_size) * config.epochs
     optimizer = OPTIMIZER_CLASSES[config.optimizer](learning_rate=learning_rate(config, total_steps))
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile)
     return model
 
 
@@ -250,6 +251,8 @@ class RunResult:
     train_size: int
     validation_size: int
     precision: str
+    devices: int
+    trained_config: Config  # batch size and learning rate scaled for the devices
     temperature: float | None = None
     files: RunFiles | None = None
 
@@ -356,11 +359,14 @@ def train_and_evaluate(
 
     StopWatch.start("build")
     precision = set_precision(config.precision)
-    model = compile_model(build_model(config), config, len(train[0]))
+    strategy = distribution_strategy(config.devices)
+    trained_config = scaled_for(config, strategy.num_replicas_in_sync)
+    with strategy.scope():
+        model = compile_model(build_model(trained_config), trained_config, len(train[0]))
     StopWatch.stop("build")
 
     StopWatch.start("train")
-    history = fit(model, train, config, validation=validation, callbacks=callbacks, verbose=verbose)
+    history = fit(model, train, trained_config, validation=validation, callbacks=callbacks, verbose=verbose)
     StopWatch.stop("train")
 
     temperature = None
@@ -385,6 +391,8 @@ def train_and_evaluate(
         train_size=len(train[0]),
         validation_size=0 if validation is None else len(validation[0]),
         precision=precision,
+        devices=strategy.num_replicas_in_sync,
+        trained_config=trained_config,
         temperature=temperature,
         files=files,
     )
@@ -422,6 +430,8 @@ def save_run(result: RunResult, config: Config) -> None:
             "train_images": result.train_size,
             "validation_images": result.validation_size,
             "precision": result.precision,
+            "devices": result.devices,
+            "trained_config": dataclasses.asdict(result.trained_config),
             "temperature": result.temperature,
             "test_loss": result.test_loss,
             "test_accuracy": result.test_accuracy,

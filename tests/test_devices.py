@@ -1,0 +1,66 @@
+"""Several devices (two logical CPUs stand in for two GPUs) and XLA: they train, and as well as one device."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mnist_cnn.config import ConfigError, config_for
+from mnist_cnn.devices import scaled_for
+from mnist_cnn.train import train_and_evaluate
+
+TWO_CPUS = """
+import json
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from mnist_cnn.config import config_for
+from mnist_cnn.data import load_data
+
+from mnist_cnn.train import train_and_evaluate
+
+data = load_data("sample")
+runs = {}
+for devices, batch_size, learning_rate in (("2", 64, 0.001), ("1", 128, 0.002)):  # the same global batch and rate
+    config = config_for("seed", epochs=4, batch_size=batch_size, learning_rate=learning_rate, devices=devices)
+    result = train_and_evaluate(config, data, verbose=0)
+    runs[devices] = {
+        "replicas": result.devices,
+        "batch_size": result.trained_config.batch_size,
+        "learning_rate": result.trained_config.learning_rate,
+        "accuracy": result.test_accuracy,
+    }
+print(json.dumps(runs))
+"""
+
+
+def test_two_devices_train_data_parallel_as_well_as_one():
+    finished = subprocess.run([sys.executable, "-c", TWO_CPUS], capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    runs = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert runs["2"]["replicas"] == 2 and runs["1"]["replicas"] == 1
+    assert runs["2"]["batch_size"] == 128 and runs["2"]["learning_rate"] == pytest.approx(
+        0.002
+    )  # scaled, per device x2
+    assert runs["2"]["accuracy"] > 0.7
+    assert runs["2"]["accuracy"] == pytest.approx(runs["1"]["accuracy"], abs=0.05)
+
+
+def test_scaling_and_bad_device_counts(sample_data):
+    config = config_for("seed")
+    assert scaled_for(config, 4).batch_size == 512 and scaled_for(config, 4).learning_rate == pytest.approx(0.004)
+    assert scaled_for(config, 1) is config
+    with pytest.raises(ConfigError, match="devices must be 'all' or a number"):
+        config_for("seed", devices="two")
+    with pytest.raises(ConfigError, match="99 asked for, but this machine has"):
+        train_and_evaluate(config_for("seed", devices="99", epochs=1, steps_per_epoch=1), sample_data)
+
+
+def test_xla_compiled_training_learns(sample_data):
+    config = config_for("seed", epochs=2, steps_per_epoch=8, jit_compile=True)
+    result = train_and_evaluate(config, sample_data, verbose=0)
+    assert result.model.jit_compile is True
+    assert result.history["loss"][1] < result.history["loss"][0]
