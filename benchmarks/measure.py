@@ -4,7 +4,7 @@
     python benchmarks/measure.py RUNNER accuracy [--epochs N] [--seed S]  -> test accuracy and training time per epoch
 
 RUNNER is `seed` (the seed notebook's code), `torch` (plain PyTorch), or `package-RECIPE` (this package, e.g.
-package-seed, package-fast). Prints one JSON object.
+package-seed, package-fast); `gemm speed` measures the machine's matrix-multiply rate. Prints one JSON object.
 
 The accuracy task measures test accuracy after each epoch to time how long training takes to reach a target: that
 is measurement, and nothing is chosen with it (the package's recipes are chosen on validation data). The clock
@@ -74,7 +74,7 @@ class PackageRunner:
         from mnist_cnn.train import compile_model
 
         self.config = config_for(recipe, seed=seed)
-        set_precision(self.config.precision)
+        self.uses_bfloat16 = set_precision(self.config.precision) == "mixed_bfloat16"
         self.model = compile_model(build_model(self.config), self.config, train_size)
 
     def prepare(self, images, labels):
@@ -182,6 +182,23 @@ def test_inputs(runner, images, labels):
     return runner.prepare(images, labels)[0] if not isinstance(runner, TorchRunner) else images
 
 
+def measure_gemm(size: int = 2048, repeats: int = 10) -> dict:
+    """The machine's matrix-multiply rate in GFLOP/s, in float32 and bfloat16: the ceiling a training step nears."""
+    import tensorflow as tf
+
+    rates = {}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.random.uniform((size, size), dtype=tf.float32, seed=1)
+        a = tf.cast(a, dtype)
+        tf.matmul(a, a).numpy()  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            product = tf.matmul(a, a)
+        product.numpy()
+        rates[f"{dtype}_gflops"] = 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+    return rates
+
+
 def measure_speed(runner, train, test, train_images: int) -> dict:
     (x_train, y_train), (x_test, y_test) = train, test
     warmup = runner.prepare(x_train[:WARMUP_IMAGES], y_train[:WARMUP_IMAGES])
@@ -209,6 +226,7 @@ def measure_speed(runner, train, test, train_images: int) -> dict:
         "predict_images_per_s": len(x_test) / predict_seconds,
         "latency_ms": 1000 * statistics.median(latencies),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bfloat16": float(getattr(runner, "uses_bfloat16", False)),
     }
 
 
@@ -223,6 +241,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stop-at", type=float, help="stop training once test accuracy reaches this")
     args = parser.parse_args()
+    if args.runner == "gemm":
+        print(json.dumps(measure_gemm()))
+        return
     train, test = load_raw(args.dataset, args.data)
     np.random.seed(args.seed)
     runner = make_runner(args.runner, len(train[0]), args.seed)

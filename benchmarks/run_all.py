@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mnist_cnn.config import config_for
 from mnist_cnn.files import atomic_path, write_json
 
@@ -54,9 +56,9 @@ def rotated(runners: tuple[str, ...], round_number: int) -> tuple[str, ...]:
 
 def speed_benchmark(args: argparse.Namespace) -> dict[str, list[dict]]:
     """Every runner's speed figures, one dict per round."""
-    runs: dict[str, list[dict]] = {runner: [] for runner in SPEED_RUNNERS}
+    runs: dict[str, list[dict]] = {runner: [] for runner in (*SPEED_RUNNERS, "gemm")}
     for round_number in range(args.rounds):
-        for runner in rotated(SPEED_RUNNERS, round_number):
+        for runner in rotated((*SPEED_RUNNERS, "gemm"), round_number):
             runs[runner].append(measure(runner, "speed", args, "--train-images", str(args.train_images)))
             print(f"  round {round_number + 1}/{args.rounds} {runner}: {runs[runner][-1]}", file=sys.stderr)
     return runs
@@ -102,11 +104,33 @@ def number(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def training_flops_per_image() -> float:
+    """Multiply-adds x 2 of one image's forward pass through the seed's network, times 3 for a training step
+    (the forward pass, and the backward pass's two products per layer)."""
+    from mnist_cnn.model import build_model
+
+    forward = 0
+    for layer in build_model().layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        output_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+        forward += 2 * output_positions * int(np.prod(kernel.shape))
+    return 3 * forward
+
+
 def speed_markdown(results: dict) -> list[str]:
-    runs = results["speed"]
+    runs = dict(results["speed"])
+    gemm_runs = runs.pop("gemm")
+    gemm = {metric: median_of(gemm_runs, metric) for metric in ("float32_gflops", "bfloat16_gflops")}
     medians = {
         runner: {metric: median_of(measured, metric) for metric in measured[0]} for runner, measured in runs.items()
     }
+    flops = training_flops_per_image()
+
+    def share_of_gemm(figures: dict) -> str:
+        dtype = "bfloat16" if figures["bfloat16"] else "float32"
+        return f"{figures['train_images_per_s'] * flops / 1e9 / gemm[f'{dtype}_gflops']:.0%} of {dtype}"
 
     def versus(runner: str, metric: str, peer: str) -> str:
         return number(medians[runner][metric] / medians[peer][metric])
@@ -117,14 +141,18 @@ def speed_markdown(results: dict) -> list[str]:
         f"Speed, medians of {results['rounds']} rounds (training: one epoch of {results['train_images']:,} images"
         " after a warm-up epoch; inference: the whole test set):",
         "",
-        "| runner | train images/s | vs seed | vs PyTorch | predict images/s | vs seed | vs PyTorch"
-        " | one-image latency, ms | peak memory, MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"Matrix multiply (2048x2048, TensorFlow): {gemm['float32_gflops']:.0f} GFLOP/s in float32,"
+        f" {gemm['bfloat16_gflops']:.0f} in bfloat16. A training step costs {flops / 1e6:.1f} MFLOP an image.",
+        "",
+        "| runner | train images/s | vs seed | vs PyTorch | share of GEMM rate | predict images/s | vs seed"
+        " | vs PyTorch | one-image latency, ms | peak memory, MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for runner, figures in medians.items():
         lines.append(
             f"| {runner} | {number(figures['train_images_per_s'], 0)} | {versus(runner, 'train_images_per_s', 'seed')} "
-            f"| {versus(runner, 'train_images_per_s', 'torch')} | {number(figures['predict_images_per_s'], 0)} "
+            f"| {versus(runner, 'train_images_per_s', 'torch')} | {share_of_gemm(figures)} "
+            f"| {number(figures['predict_images_per_s'], 0)} "
             f"| {versus(runner, 'predict_images_per_s', 'seed')} | {versus(runner, 'predict_images_per_s', 'torch')} "
             f"| {figures['latency_ms']:.2f} | {figures['peak_rss_mb']:,.0f} |"
         )
