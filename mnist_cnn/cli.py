@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(train)
     train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE (runs/dry-run)")
     train.add_argument("--plots", metavar="DIR", type=Path, help="save the figures of the run as PNG files here")
+    train.add_argument(
+        "--tensorboard", metavar="DIR", type=Path, help="log each epoch for TensorBoard here (tensorboard --logdir DIR)"
+    )
     train.add_argument("--dry-run", action="store_true", help="one epoch of two batches, to check that all works")
     train.add_argument("--restart", action="store_true", help="discard an unfinished run in --output, start afresh")
     train.add_argument("--benchmark", action="store_true", help="print cloudmesh StopWatch's benchmark table")
@@ -144,7 +147,9 @@ def train_command(args: argparse.Namespace) -> int:
     output = args.output = args.output or Path("runs") / default_output  # main() names it if interrupted.
     print(describe_split(dataset, data, config))
     verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
-    result = train_and_evaluate(config, data, output_dir=output, verbose=verbose, restart=args.restart)
+    result = train_and_evaluate(
+        config, data, output_dir=output, verbose=verbose, restart=args.restart, tensorboard_dir=args.tensorboard
+    )
     report = evaluation_report(result.model, data[1])
     print(f"\n{format_scores(report.scores)}")
     print(f"\nPrecision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))

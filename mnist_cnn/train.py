@@ -155,6 +155,15 @@ class ElapsedTime(keras.callbacks.Callback):
             logs["elapsed_s"] = self.earlier_s + time.perf_counter() - self.start
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds `learning_rate`, the optimizer's rate at the end of each epoch, to the epoch's logs (and so to the history,
+    the epoch log and TensorBoard)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 class EpochLog(keras.callbacks.Callback):
     """Keeps each epoch's logs in a CSV file, rewritten whole through a temporary file at every epoch's end, so that
     a killed run never leaves half a row (Keras' CSVLogger appends in place)."""
@@ -334,13 +343,15 @@ def train_and_evaluate(
     verbose: str | int = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
     restart: bool = False,
+    tensorboard_dir: str | Path | None = None,
 ) -> RunResult:
     """Seed, build, compile, train, calibrate and test; with `output_dir`, also save the model, history and results.
 
     `config.validation_split` holds out the last part of the training data: the per-epoch curves, the best-epoch
     checkpoint and the temperature are chosen on it. The test set is scored once, at the end.
-    A run with an `output_dir` that was interrupted resumes from its last finished epoch when called again with the
-    same config and data (RunConflictError otherwise, unless `restart`).
+    With `tensorboard_dir`, Keras' TensorBoard callback logs the losses, accuracies and learning rate of each epoch
+    there (`tensorboard --logdir DIR`). A run with an `output_dir` that was interrupted resumes from its last
+    finished epoch when called again with the same config and data (RunConflictError otherwise, unless `restart`).
     Stage timings are taken with cloudmesh-common's StopWatch (`StopWatch.benchmark()` prints them).
     """
     train, test = data
@@ -353,6 +364,8 @@ def train_and_evaluate(
         earlier_s = start_run(files, settings, restart)
     callbacks = [
         ElapsedTime(earlier_s),
+        LearningRateLog(),
+        *([keras.callbacks.TensorBoard(str(tensorboard_dir))] if tensorboard_dir is not None else []),
         *(run_callbacks(files, validates=validation is not None) if files is not None else []),
         *(callbacks or []),
     ]
