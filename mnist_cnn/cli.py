@@ -4,6 +4,7 @@ mnist-cnn train [--recipe fast|accurate|seed] [--dataset mnist|fashion|sample] [
 mnist-cnn evaluate MODEL [MODEL ...] [--dataset ...] [--plots DIR]
 mnist-cnn summary [--diagram PATH]
 mnist-cnn predict MODEL IMAGE... [--top K] [--json]
+mnist-cnn export MODEL [--format saved_model|litert|onnx] [--output PATH]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_score
 from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.export import FORMATS, check_format, default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_history, save_figure
 from mnist_cnn.predict import predict_files
@@ -119,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=1, help="show the K most likely digits (default: 1)")
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
     predict.set_defaults(command=predict_command)
+
+    export = commands.add_parser("export", help="export a saved model for serving: SavedModel, LiteRT or ONNX")
+    export.add_argument("model", type=Path)
+    export.add_argument("--format", choices=FORMATS, default="saved_model", help="default: %(default)s")
+    export.add_argument("--output", metavar="PATH", type=Path, help="default: beside the model, e.g. model.onnx")
+    export.set_defaults(command=export_command)
     return parser
 
 
@@ -235,6 +243,14 @@ def predict_command(args: argparse.Namespace) -> int:
             ranked = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
             print(f"{prediction.file}: {ranked}")
     return 1 if any(prediction.error for prediction in predictions) else 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    check_format(args.format)
+    model = load_model(args.model)
+    path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
+    print(f"Exported {args.model} as {args.format} to {path}")
+    return 0
 
 
 def save_plots(

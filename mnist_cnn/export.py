@@ -1,0 +1,117 @@
+"""Exporting a trained model for serving, through Keras' `Model.export`, and running an export with its own runtime.
+
+    saved_model  TensorFlow's SavedModel (a folder), for TensorFlow Serving: `tf.saved_model.load(path).serve(x)`
+    litert       a LiteRT (TensorFlow Lite) flat buffer, for phones and small devices: ai_edge_litert's Interpreter
+    onnx         ONNX, for onnxruntime and the many runtimes that read it (Keras uses tf2onnx)
+
+The export is always float32 (a mixed-precision model is copied to float32 first: runtimes such as onnxruntime have
+no bfloat16 convolutions), takes batches of (N, 28, 28, 1) float32 images in [0, 1], and returns the (N, 10)
+probabilities, calibrated as the model's are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.files import atomic_path
+
+# Our format names, and Keras' for each.
+FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
+SUFFIXES = {"saved_model": "", "litert": ".tflite", "onnx": ".onnx"}
+# The packages each format needs beyond TensorFlow, to export and to run the export.
+NEEDS = {"saved_model": [], "litert": ["ai_edge_litert"], "onnx": ["tf2onnx", "onnx", "onnxruntime"]}
+
+
+class ExportError(MnistCnnError):
+    """A format that cannot be exported or run here."""
+
+
+def default_export_path(model_path: str | os.PathLike, export_format: str) -> Path:
+    """Beside the model: runs/x/model.keras -> runs/x/model.onnx, runs/x/model.tflite, runs/x/model_saved_model/."""
+    model_path = Path(model_path)
+    if export_format == "saved_model":
+        return model_path.with_name(f"{model_path.stem}_saved_model")
+    return model_path.with_suffix(SUFFIXES[export_format])
+
+
+def check_format(export_format: str) -> None:
+    """Raise ExportError for an unknown format, or one whose packages are not installed."""
+    if export_format not in FORMATS:
+        raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
+    missing = [name for name in NEEDS[export_format] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(
+            f"the {export_format} export needs {', '.join(missing)}: pip install 'mnist-cnn[export]' (or make venv)"
+        )
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """A float32 copy of a model built under any precision policy, with the same weights."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if "dtype" in layer["config"]:
+            layer["config"]["dtype"] = "float32"
+    copy = keras.Sequential.from_config(config)
+    copy.set_weights(model.get_weights())
+    copy(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has been called
+    return copy
+
+
+def export_model(model: keras.Model, path: str | os.PathLike, export_format: str) -> Path:
+    """Export `model` to `path` in `export_format` (see FORMATS), through a temporary name so that a failed export
+    leaves nothing half-written; return the path."""
+    check_format(export_format)
+    path = Path(path)
+    float32_model = as_float32(model)
+    if export_format != "saved_model":
+        with atomic_path(path) as temporary:
+            float32_model.export(str(temporary), format=FORMATS[export_format], verbose=False)
+        return path
+    temporary = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        float32_model.export(str(temporary), format=FORMATS[export_format], verbose=False)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return path
+
+
+def exported_predictor(path: str | os.PathLike, export_format: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a batch of (N, 28, 28, 1) float32 images to their (N, 10) probabilities, run by the export's
+    own runtime: TensorFlow, LiteRT's interpreter or onnxruntime."""
+    check_format(export_format)
+    path = str(path)
+    if export_format == "saved_model":
+        import tensorflow as tf
+
+        served = tf.saved_model.load(path)
+        return lambda images: served.serve(np.asarray(images, np.float32)).numpy()
+    if export_format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        return lambda images: session.run(None, {input_name: np.asarray(images, np.float32)})[0]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    image_input, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        interpreter.resize_tensor_input(image_input["index"], images.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(image_input["index"], np.asarray(images, np.float32))
+        interpreter.invoke()
+        return interpreter.get_tensor(output["index"]).copy()
+
+    return predict

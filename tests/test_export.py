@@ -1,0 +1,46 @@
+"""Exports for serving: each loaded by its own runtime predicts what the Keras model predicts."""
+
+import numpy as np
+import pytest
+
+from mnist_cnn.cli import main
+from mnist_cnn.config import config_for
+from mnist_cnn.export import FORMATS, ExportError, as_float32, check_format, export_model, exported_predictor
+from mnist_cnn.model import save_model
+from mnist_cnn.train import train_and_evaluate
+
+# Float32 all the way: the export and Keras may differ by the order of float additions only.
+TOLERANCE = 1e-5
+
+
+@pytest.mark.parametrize("export_format", list(FORMATS))
+def test_export_predicts_as_the_keras_model(trained_run, sample_data, tmp_path, export_format, capsys):
+    model_path = save_model(trained_run.model, tmp_path / "model.keras")
+    assert main(["export", str(model_path), "--format", export_format]) == 0
+    path = {"saved_model": "model_saved_model", "litert": "model.tflite", "onnx": "model.onnx"}[export_format]
+    assert f"to {tmp_path / path}" in capsys.readouterr().out
+    images = sample_data[1][0]
+    predict = exported_predictor(tmp_path / path, export_format)
+    exported = np.concatenate([predict(images[start : start + 250]) for start in range(0, len(images), 250)])
+    expected = trained_run.model.predict(images, verbose=0)
+    np.testing.assert_allclose(exported, expected, atol=TOLERANCE)
+    assert predict(images[:1]).shape == (1, 10)  # one image, as a server is asked
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_mixed_precision_model_is_exported_in_float32(sample_data, tmp_path):
+    model = train_and_evaluate(config_for("fast", epochs=1, steps_per_epoch=2), sample_data, verbose=0).model
+    assert model.layers[0].dtype_policy.name == "mixed_bfloat16"
+    path = export_model(model, tmp_path / "model.onnx", "onnx")
+    images = sample_data[1][0][:200]
+    np.testing.assert_allclose(
+        exported_predictor(path, "onnx")(images), as_float32(model).predict(images, verbose=0), atol=TOLERANCE
+    )
+
+
+def test_unknown_or_unavailable_formats_are_one_clear_error(monkeypatch):
+    with pytest.raises(ExportError, match="unknown export format 'tfjs'"):
+        check_format("tfjs")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None if name == "tf2onnx" else object())
+    with pytest.raises(ExportError, match=r"the onnx export needs tf2onnx: pip install 'mnist-cnn\[export\]'"):
+        check_format("onnx")
