@@ -9,7 +9,7 @@ DATASET ?=
 RECIPE ?= fast
 ARGS ?=
 
-.PHONY: venv run test bench lab notebook notebook-outputs lint format clean
+.PHONY: venv run test bench demo lab notebook notebook-outputs lint format clean
 
 venv: $(INSTALLED)
 
@@ -25,6 +25,11 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The demo page for a trained model: make demo MODEL=runs/mnist-fast/model.keras [ARGS="--port 8000"]
+MODEL ?= runs/mnist-fast/model.keras
+demo: venv
+	$(BIN)/mnist-cnn demo $(MODEL) $(ARGS)
 
 bench: venv
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt

@@ -5,6 +5,7 @@ mnist-cnn evaluate MODEL [MODEL ...] [--dataset ...] [--plots DIR]
 mnist-cnn summary [--diagram PATH]
 mnist-cnn predict MODEL IMAGE... [--top K] [--json]
 mnist-cnn export MODEL [--format saved_model|litert|onnx] [--output PATH]
+mnist-cnn demo MODEL [--host 127.0.0.1] [--port 7860]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cloudmesh.common.StopWatch import StopWatch
 from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
 from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data
+from mnist_cnn.demo import launch_demo
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS, check_format, default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=FORMATS, default="saved_model", help="default: %(default)s")
     export.add_argument("--output", metavar="PATH", type=Path, help="default: beside the model, e.g. model.onnx")
     export.set_defaults(command=export_command)
+
+    demo = commands.add_parser("demo", help="a web page to draw or upload a digit and see the model's answer")
+    demo.add_argument("model", type=Path)
+    demo.add_argument("--host", default="127.0.0.1", help="default: %(default)s (this machine only)")
+    demo.add_argument("--port", type=int, default=7860, help="default: %(default)s")
+    demo.set_defaults(command=demo_command)
     return parser
 
 
@@ -250,6 +258,13 @@ def export_command(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
     print(f"Exported {args.model} as {args.format} to {path}")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    launch_demo(model, args.host, args.port)
     return 0
 
 

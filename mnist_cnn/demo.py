@@ -1,0 +1,112 @@
+"""A web page to try a trained model: draw a digit or upload a photo of one, and see what the model says and why.
+
+Built with Gradio (an optional extra: pip install 'mnist-cnn[demo]'). The page shows the predicted digit, the three
+most likely digits with their probabilities, and the 28x28 image the model actually saw after the same preprocessing
+as `mnist-cnn predict`: the usual answer to "why was mine wrong?". The server listens on 127.0.0.1 unless told
+otherwise, and sends nothing anywhere: Gradio's analytics are off, and the page uses the browser's own fonts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from mnist_cnn.errors import ImageError, MnistCnnError
+from mnist_cnn.predict import grey_levels, image_to_mnist, predict_probabilities, read_grey_image
+
+# Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+SHOWN_SIZE = 280  # the 28x28 image the model saw, enlarged 10 times with its pixels kept square
+TOP = 3
+NOTHING_YET = "Draw a digit, or upload an image of one."
+
+
+class DemoError(MnistCnnError):
+    """Gradio is not installed."""
+
+
+def answer(model: keras.Model, read_grey: Callable[[], np.ndarray]) -> tuple[dict[str, float], np.ndarray | None, str]:
+    """The page's answer for the image that `read_grey` reads: the top digits with their probabilities, the 28x28
+    input the model saw (enlarged), and a message; an empty answer that says why for a blank or unreadable image."""
+    try:
+        digit = image_to_mnist(read_grey(), "image")
+    except ImageError as error:
+        reason = str(error).split(": ", 1)[-1]
+        return {}, None, f"No digit to read: {reason}."
+    probabilities = predict_probabilities(model, digit[np.newaxis])[0]
+    ranked = np.argsort(-probabilities)[:TOP]
+    seen = np.kron(digit[..., 0], np.ones((SHOWN_SIZE // 28, SHOWN_SIZE // 28)))
+    message = f"The model reads a **{ranked[0]}**, {probabilities[ranked[0]]:.0%} sure."
+    top = {str(index): float(probabilities[index]) for index in ranked}
+    return top, (seen * 255).astype(np.uint8), message
+
+
+def predict_drawing(model: keras.Model, sketch: dict | None) -> tuple[dict[str, float], np.ndarray | None, str]:
+    """The answer for a drawing on Gradio's sketchpad (its "composite": the layers as one image)."""
+    composite = (sketch or {}).get("composite")
+    if composite is None:
+        return {}, None, NOTHING_YET
+    return answer(model, lambda: grey_levels(composite))
+
+
+def predict_upload(model: keras.Model, path: str | None) -> tuple[dict[str, float], np.ndarray | None, str]:
+    """The answer for an uploaded image file, read as `mnist-cnn predict` reads one."""
+    if path is None:
+        return {}, None, NOTHING_YET
+    return answer(model, lambda: read_grey_image(path))
+
+
+def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
+    """The Gradio page for `model` (loaded once, here)."""
+    try:
+        import gradio as gr
+    except ImportError as error:
+        raise DemoError("the demo needs Gradio: pip install 'mnist-cnn[demo]' (or make demo)") from error
+
+    def from_sketch(sketch):
+        return predict_drawing(model, sketch)
+
+    def from_upload(path):
+        return predict_upload(model, path)
+
+    with gr.Blocks(analytics_enabled=False, title=title) as demo:
+        gr.Markdown(f"# {title}\nDraw a digit with the mouse (or a finger), or upload a photo or scan of one.")
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(
+                        type="pil",
+                        image_mode="RGBA",
+                        canvas_size=(280, 280),
+                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+                        label="Your digit",
+                        layers=False,
+                        elem_id="sketchpad",
+                    )
+                    read_sketch = gr.Button("Predict the drawing", variant="primary", elem_id="predict-drawing")
+                with gr.Tab("Upload"):
+                    upload = gr.File(
+                        file_types=["image"], type="filepath", label="An image of a digit", elem_id="upload"
+                    )
+                    read_upload = gr.Button("Predict the image", variant="primary", elem_id="predict-upload")
+            with gr.Column():
+                message = gr.Markdown(elem_id="message")
+                label = gr.Label(num_top_classes=TOP, label="Top 3", elem_id="prediction")
+                seen = gr.Image(label="What the model saw: 28x28, after preprocessing", elem_id="seen")
+        outputs = [label, seen, message]
+        read_sketch.click(from_sketch, sketch, outputs, api_name="predict_drawing")
+        read_upload.click(from_upload, upload, outputs, api_name="predict_image")
+    return demo
+
+
+def launch_demo(model: keras.Model, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
+    """Serve the page on http://HOST:PORT (a free port from 7860 on if None); return the running demo."""
+    import gradio as gr
+
+    demo = build_demo(model)
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True, theme=theme)
+    return demo

@@ -1,0 +1,129 @@
+"""The demo page: through its HTTP API against a server started here, and in a real browser (headless Chromium)."""
+
+import os
+import shutil
+import socket
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_cnn.demo import launch_demo
+from mnist_cnn.predict import predict_files
+
+pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
+from gradio_client import Client, handle_file  # noqa: E402
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# Where the browser test leaves its screenshot, for the README (docs/demo.png), when asked.
+SCREENSHOT = os.environ.get("MNIST_CNN_DEMO_SCREENSHOT")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained_run):
+    port = free_port()
+    demo = launch_demo(trained_run.model, port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_the_server_listens_on_this_machine_only(server):
+    assert server.startswith("http://127.0.0.1:")
+
+
+def test_upload_through_the_api_answers_as_predict_does(server, trained_run, raw_sample, tmp_path):
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - raw_sample[1][0][5]).resize((200, 200)).save(path)
+    expected = predict_files(trained_run.model, [path], top=3)[0]
+    top, seen, message = Client(server, verbose=False).predict(handle_file(path), api_name="/predict_image")
+    assert top["label"] == str(expected.digit)
+    confidences = {item["label"]: item["confidence"] for item in top["confidences"]}
+    assert confidences == pytest.approx({str(digit): probability for digit, probability in expected.top}, abs=1e-4)
+    assert np.asarray(Image.open(seen)).shape[:2] == (280, 280)  # the 28x28 input, enlarged
+    assert f"reads a **{expected.digit}**" in message
+
+
+def test_a_blank_or_broken_upload_gets_a_message(server, tmp_path):
+    Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
+    (tmp_path / "broken.png").write_text("not an image")
+    client = Client(server, verbose=False)
+    for name, reason in (("blank.png", "no digit found"), ("broken.png", "not a readable image")):
+        top, seen, message = client.predict(handle_file(tmp_path / name), api_name="/predict_image")
+        assert top in ({}, None) and seen is None and message.startswith("No digit to read: ") and reason in message
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None, reason="Chromium is not installed (chromium, chromium-driver)"
+)
+def test_drawing_a_one_in_a_real_browser(server, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    try:
+        browser.get(server)
+        wait = WebDriverWait(browser, 60)
+        canvas = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#sketchpad canvas")))
+        browser.find_element(By.CSS_SELECTOR, "#sketchpad button[aria-label='Brush']").click()
+        stroke = ActionChains(browser).move_to_element_with_offset(canvas, 0, -70).click_and_hold()
+        for _ in range(14):
+            stroke = stroke.move_by_offset(0, 10)
+        stroke.release().perform()
+        browser.find_element(By.ID, "predict-drawing").click()
+        message = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#message p")))
+        wait.until(lambda _: "reads a" in message.text)
+        assert "The model reads a 1," in message.text, message.text
+        assert "1" in browser.find_element(By.ID, "prediction").text
+        if SCREENSHOT:
+            browser.save_screenshot(SCREENSHOT)
+    finally:
+        browser.quit()
+
+
+def test_the_demo_command_serves_the_page(trained_run, tmp_path):
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mnist_cnn.model import save_model
+
+    model = save_model(trained_run.model, tmp_path / "model.keras")
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key != "MNIST_CNN_DEBUG"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mnist_cnn", "demo", str(model), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        deadline, page = time.monotonic() + 90, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None and "mnist-cnn: draw a digit" in page
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert f"Serving {model} on http://127.0.0.1:{port}" in out
