@@ -155,15 +155,6 @@ class ElapsedTime(keras.callbacks.Callback):
             logs["elapsed_s"] = self.earlier_s + time.perf_counter() - self.start
 
 
-class LearningRateLog(keras.callbacks.Callback):
-    """Adds `learning_rate`, the optimizer's rate at the end of each epoch, to the epoch's logs (and so to the history,
-    the epoch log and TensorBoard)."""
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-
 class EpochLog(keras.callbacks.Callback):
     """Keeps each epoch's logs in a CSV file, rewritten whole through a temporary file at every epoch's end, so that
     a killed run never leaves half a row (Keras' CSVLogger appends in place)."""
@@ -197,9 +188,8 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        best_before = self.best
         super().on_epoch_end(epoch, logs)
-        if self.best != best_before and self.temporary_path.exists():  # Saved in this epoch: a new best.
+        if self.temporary_path.exists():  # Saved in this epoch: a new best.
             self.temporary_path.replace(self.final_path)
 
 
@@ -364,7 +354,6 @@ def train_and_evaluate(
         earlier_s = start_run(files, settings, restart)
     callbacks = [
         ElapsedTime(earlier_s),
-        LearningRateLog(),
         *([keras.callbacks.TensorBoard(str(tensorboard_dir))] if tensorboard_dir is not None else []),
         *(run_callbacks(files, validates=validation is not None) if files is not None else []),
         *(callbacks or []),

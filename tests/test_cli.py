@@ -232,6 +232,30 @@ def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(tmp_path):
     assert leftovers == [] and not (output / "model.keras").exists()
 
 
+SAVE_WITH_A_SMALL_DISK = """
+import os, resource, signal, sys
+from mnist_cnn.model import build_model, save_model
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))  # the model file is about 1.4 MB
+try:
+    save_model(build_model(), sys.argv[1])
+except OSError as error:
+    print("failed:", error.errno)
+print(sorted(os.listdir(os.path.dirname(sys.argv[1]))))
+"""
+
+
+def test_a_save_that_fails_midway_leaves_neither_a_model_nor_a_partial_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    finished = subprocess.run(
+        [sys.executable, "-c", SAVE_WITH_A_SMALL_DISK, str(tmp_path / "models" / "model.keras")],
+        capture_output=True,
+        text=True,
+    )
+    assert finished.stdout.splitlines()[-2:] == ["failed: 27", "[]"], finished.stdout + finished.stderr[-2000:]
+
+
 def test_every_command_keeps_tensorflows_native_logs_off_stderr(tmp_path):
     for args in (["summary", "--diagram", tmp_path / "cnn.png"], ["train", "--dataset", "sample", "--dry-run"]):
         finished = run_cli(*args, cwd=tmp_path)

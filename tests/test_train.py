@@ -79,13 +79,11 @@ def test_learning_rate_per_step_warms_up_then_decays_to_zero():
     assert steps_per_epoch(SEED_RECIPE, 60_000) == 469  # as in the seed notebook's log
 
 
-def test_augmented_batches_differ_from_the_originals_by_small_moves(sample_data):
+@pytest.mark.parametrize("moves", [{"max_shift": 0.1}, {"max_rotation": 0.03}], ids=["shift", "rotation"])
+def test_augmented_batches_differ_from_the_originals_by_small_moves(sample_data, moves):
     images = sample_data[0][0][:32]
-    moved = np.asarray(
-        augmenter(SEED_RECIPE.replace(max_shift=0.1, max_rotation=0.03, input_pipeline="tf.data"))(
-            images, training=True
-        )
-    )
+    config = SEED_RECIPE.replace(input_pipeline="tf.data", **moves)
+    moved = np.asarray(augmenter(config)(images, training=True))
     assert moved.shape == images.shape
     assert np.abs(moved - images).mean() > 0.01  # moved...
     ink_before, ink_after = images.sum(axis=(1, 2, 3)), moved.sum(axis=(1, 2, 3))
