@@ -115,15 +115,17 @@ def test_a_drawn_digit_is_read(trained_run, tmp_path):
 
 
 def photo_of_paper(digit: np.ndarray, sheet=(1200, 900), digit_height=140, seed=0) -> Image.Image:
-    """An MNIST digit written small on a sheet photographed under uneven light: bright on one side, a soft shadow
-    across it, a little sensor noise, as a phone takes it."""
+    """An MNIST digit written small on a sheet photographed under uneven light: bright on one side, the soft shadow
+    of the phone over the digit, a little sensor noise, as a phone takes it."""
     rng = np.random.default_rng(seed)
     width, height = sheet
     columns = np.linspace(0, 1, width)[np.newaxis, :]
     rows = np.linspace(0, 1, height)[:, np.newaxis]
-    paper = 0.95 - 0.4 * columns - 0.25 * np.exp(-(((rows - 0.7) / 0.15) ** 2))  # light falls off; a shadow band
+    top, left = int(height * 0.55), int(width * 0.6)  # off centre, on the dim side
+    centre_row, centre_column = (top + digit_height / 2) / height, (left + digit_height / 2) / width
+    shadow = np.exp(-((rows - centre_row) ** 2 + (columns - centre_column) ** 2) / (2 * 0.12**2))
+    paper = 0.95 - 0.35 * columns - 0.35 * shadow
     ink = np.asarray(Image.fromarray(digit).resize((digit_height, digit_height), Image.Resampling.BICUBIC), float) / 255
-    top, left = int(height * 0.55), int(width * 0.6)  # off centre, in the shadow and the dim side
     paper[top : top + digit_height, left : left + digit_height] *= 1 - 0.85 * ink
     photo = np.clip(paper + rng.normal(0, 0.02, paper.shape), 0, 1)
     return Image.fromarray((photo * 255).astype(np.uint8)).convert("RGB")

@@ -13,6 +13,7 @@ from mnist_cnn.config import RECIPES, SEED_RECIPE, ConfigError, config_for
 from mnist_cnn.data import load_data
 from mnist_cnn.model import build_model, load_model
 from mnist_cnn.train import (
+    BestModelCheckpoint,
     RunConflictError,
     augmenter,
     compile_model,
@@ -219,6 +220,15 @@ def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp
     train_and_evaluate(QUICK_VALIDATED, sample_data, folder, verbose=0)
     assert load_model(folder / "best.keras").name == "mnist_cnn"
     assert not (folder / ".best.partial.keras").exists()
+
+
+def test_a_stale_partial_best_model_is_dropped_even_when_no_epoch_beats_the_best(tmp_path):
+    checkpoint = BestModelCheckpoint(tmp_path / "best.keras", best_so_far=0.99)  # a resumed run's best so far
+    checkpoint.set_model(build_model())
+    (tmp_path / ".best.partial.keras").write_bytes(b"half a model from a killed save")
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert not (tmp_path / "best.keras").exists() and not (tmp_path / ".best.partial.keras").exists()
 
 
 def test_best_model_is_the_epoch_with_the_best_validation_accuracy(sample_data, tmp_path):
