@@ -180,7 +180,11 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.final_path = Path(path)
         self.temporary_path = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
         super().__init__(
-            str(self.temporary_path), monitor=monitor, save_best_only=True, initial_value_threshold=best_so_far
+            str(self.temporary_path),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best_so_far,
         )
 
     def on_train_begin(self, logs: dict | None = None) -> None:
