@@ -8,6 +8,7 @@ taking away uneven light and shadows first (scipy.ndimage's morphology and label
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,15 @@ def read_grey_image(path: str | os.PathLike) -> np.ndarray:
     MAX_SIDE pixels a side as it is read; transparent parts count as white paper. Any image mode Pillow opens."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.draft("L", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale straight away
-            if image.mode.startswith("I;16"):
-                image = image.convert("I")
-            image.thumbnail((MAX_SIDE, MAX_SIDE))
-            image = ImageOps.exif_transpose(image)
-            return grey_levels(image)
+        with warnings.catch_warnings():
+            # Up to Pillow's hard limit a large image is fine here: it is reduced as it is read.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("L", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale straight away
+                if image.mode.startswith("I;16"):
+                    image = image.convert("I")
+                image.thumbnail((MAX_SIDE, MAX_SIDE))
+                return grey_levels(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError as error:
