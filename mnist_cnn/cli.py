@@ -198,10 +198,10 @@ def load_command_data(args: argparse.Namespace) -> tuple[str, tuple[Split, Split
     try:
         return "mnist", load_data("mnist")
     except DataUnavailableError as error:
-        print(
-            f"note: {error.short} Using the real MNIST sample shipped in the package instead; {error.advice}",
-            file=sys.stderr,
+        note = (
+            f"note: {error.short} Training on the real MNIST sample shipped in the package instead. For the full set: "
         )
+        print(note + error.advice, file=sys.stderr)
         return "sample", load_data("sample")
 
 
