@@ -20,7 +20,6 @@ from mnist_cnn.analysis import evaluation_report
 from mnist_cnn.calibration import expected_calibration_error, with_temperature
 from mnist_cnn.config import config_for
 from mnist_cnn.data import load_data
-from mnist_cnn.files import atomic_path, write_json
 from mnist_cnn.model import load_model
 from mnist_cnn.train import train_and_evaluate
 
@@ -99,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
-    from run_all import machine
+    from run_all import machine, write_results
 
     name = args.name or args.recipe
     overrides = parse_overrides(args.set)
@@ -117,11 +116,7 @@ def main() -> None:
         "runs": runs,
         "ensemble_test_accuracy": evaluation_report(models, data[1]).accuracy,
     }
-    write_json(HERE / "results" / f"recipes-{name}.json", results)
-    table = markdown(results)
-    with atomic_path(HERE / "results" / f"recipes-{name}.md") as temporary:
-        temporary.write_text(table)
-    print(table)
+    write_results(f"recipes-{name}", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -206,6 +206,14 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_results(name: str, results: dict, table: str) -> None:
+    """Keep `results` in results/NAME.json and their Markdown `table` in results/NAME.md, and print the table."""
+    write_json(HERE / "results" / f"{name}.json", results)
+    with atomic_path(HERE / "results" / f"{name}.md") as temporary:
+        temporary.write_text(table)
+    print(table)
+
+
 def machine() -> str:
     import keras
     import tensorflow as tf
@@ -268,11 +276,7 @@ def main() -> None:
         keep_earlier("accuracy", "accuracy_machine", "target")
     else:
         results.update(accuracy=accuracy_benchmark(args), accuracy_machine=this_machine)
-    write_json(path, results)
-    table = markdown(results)
-    with atomic_path(HERE / "results" / f"{name}.md") as temporary:
-        temporary.write_text(table)
-    print(table)
+    write_results(name, results, markdown(results))
 
 
 if __name__ == "__main__":
