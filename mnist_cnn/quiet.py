@@ -11,6 +11,7 @@ Set MNIST_CNN_DEBUG=1 to see everything.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 
@@ -31,6 +32,7 @@ def silence_native_logs() -> bool:
     if debugging():
         return False
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Also quiets the lines logged after Abseil's start.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # Python-side notes, such as retracing warnings
     try:
         python_writes_to_fd = sys.stderr.fileno() == STDERR_FD
     except (AttributeError, OSError, io.UnsupportedOperation):  # Jupyter's sys.stderr is no file.
