@@ -37,12 +37,12 @@ bench: venv
 
 lab notebook: venv
 	$(BIN)/python -m pip install --quiet jupyterlab
-	$(BIN)/jupyter lab notebooks/mnist_cnn.ipynb $(ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab notebooks/mnist_cnn.ipynb $(ARGS)
 
 # Re-run the notebook in full and store its outputs (DATA=path to an mnist.npz where Keras cannot download it).
 notebook-outputs: venv
 	$(BIN)/python -m pip install --quiet nbconvert
-	cd notebooks && MNIST_CNN_DATA=$(DATA) TF_CPP_MIN_LOG_LEVEL=3 ../$(BIN)/jupyter nbconvert --to notebook \
+	cd notebooks && PATH=$(CURDIR)/$(BIN):$$PATH MNIST_CNN_DATA=$(DATA) ../$(BIN)/jupyter nbconvert --to notebook \
 		--execute --inplace mnist_cnn.ipynb
 
 lint: venv

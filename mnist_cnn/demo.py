@@ -9,6 +9,7 @@ otherwise, and sends nothing anywhere: Gradio's analytics are off, and the page 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -62,7 +63,9 @@ def predict_upload(model: keras.Model, path: str | None) -> tuple[dict[str, floa
 def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
     """The Gradio page for `model` (loaded once, here)."""
     try:
-        import gradio as gr
+        with warnings.catch_warnings():  # tqdm's note, in notebooks without ipywidgets, that it has no progress bar
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import gradio as gr
     except ImportError as error:
         raise DemoError("the demo needs Gradio: pip install 'mnist-cnn[demo]' (or make demo)") from error
 
@@ -104,9 +107,9 @@ def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
 
 def launch_demo(model: keras.Model, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
     """Serve the page on http://HOST:PORT (a free port from 7860 on if None); return the running demo."""
+    demo = build_demo(model)  # imports Gradio
     import gradio as gr
 
-    demo = build_demo(model)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True, theme=theme)
     return demo

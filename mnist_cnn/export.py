@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def export_model(model: keras.Model, path: str | os.PathLike, export_format: str
     """Export `model` to `path` in `export_format` (see FORMATS), through a temporary name so that a failed export
     leaves nothing half-written; return the path."""
     check_format(export_format)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="keras.src.export")  # NumPy's np.object note
     path = Path(path)
     float32_model = as_float32(model)
     if export_format != "saved_model":
