@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn.data import load_data
-from mnist_cnn.export import FORMATS, as_float32, export_model, exported_predictor
+from mnist_cnn.export import FORMATS, as_float32, default_export_path, export_model, exported_predictor
 from mnist_cnn.model import load_model
 
 LATENCY_CALLS = 200
@@ -51,7 +51,7 @@ def main() -> None:
     print(f"| Keras (.keras, predict_on_batch) | {size_of(args.model) / 1024:,.0f} | 0 | 100% | {keras_latency:.2f} |")
     with tempfile.TemporaryDirectory() as folder:
         for export_format in FORMATS:
-            path = export_model(model, Path(folder) / f"model-{export_format}", export_format)
+            path = export_model(model, default_export_path(Path(folder) / "model.keras", export_format), export_format)
             predict = exported_predictor(path, export_format)
             exported = np.concatenate([predict(images[i : i + 1000]) for i in range(0, len(images), 1000)])
             same = (exported.argmax(axis=1) == expected.argmax(axis=1)).mean()

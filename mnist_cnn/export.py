@@ -72,6 +72,8 @@ def export_model(model: keras.Model, path: str | os.PathLike, export_format: str
     check_format(export_format)
     warnings.filterwarnings("ignore", category=FutureWarning, module="keras.src.export")  # NumPy's np.object note
     path = Path(path)
+    if SUFFIXES[export_format] and path.suffix != SUFFIXES[export_format]:
+        raise ExportError(f"{path}: a {export_format} export's name must end in {SUFFIXES[export_format]}")
     float32_model = as_float32(model)
     if export_format != "saved_model":
         with atomic_path(path) as temporary:

@@ -38,6 +38,12 @@ def test_a_mixed_precision_model_is_exported_in_float32(sample_data, tmp_path):
     )
 
 
+def test_a_file_name_without_the_formats_suffix_is_one_clear_error(trained_run, tmp_path):
+    with pytest.raises(ExportError, match=r"model.bin: a litert export's name must end in .tflite"):
+        export_model(trained_run.model, tmp_path / "model.bin", "litert")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_or_unavailable_formats_are_one_clear_error(monkeypatch):
     with pytest.raises(ExportError, match="unknown export format 'tfjs'"):
         check_format("tfjs")
