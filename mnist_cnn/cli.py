@@ -166,7 +166,7 @@ def train_command(args: argparse.Namespace) -> int:
     result = train_and_evaluate(
         config, data, output_dir=output, verbose=verbose, restart=args.restart, tensorboard_dir=args.tensorboard
     )
-    report = evaluation_report(result.model, data[1])
+    report = result.report
     print(f"\n{format_scores(report.scores)}")
     print(f"\nPrecision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
     if result.devices > 1:

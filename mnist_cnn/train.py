@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 from cloudmesh.common.StopWatch import StopWatch
 
-from mnist_cnn.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from mnist_cnn.analysis import EvaluationReport, evaluation_report
+from mnist_cnn.calibration import apply_temperature, fit_temperature
 from mnist_cnn.config import Config
 from mnist_cnn.data import Split, split_validation
 from mnist_cnn.devices import distribution_strategy, scaled_for
@@ -129,12 +130,6 @@ def calibrate(model: keras.Model, validation: Split) -> float:
     temperature = fit_temperature(predict_probabilities(model, images), labels.argmax(axis=1))
     apply_temperature(model, temperature)
     return temperature
-
-
-def calibration_error(model: keras.Model, data: Split) -> float:
-    """The model's expected calibration error on `data` (see mnist_cnn.calibration)."""
-    images, labels = data
-    return expected_calibration_error(predict_probabilities(model, images), labels.argmax(axis=1))
 
 
 class ElapsedTime(keras.callbacks.Callback):
@@ -250,6 +245,7 @@ class RunResult:
     test_loss: float
     test_accuracy: float
     test_calibration_error: float
+    report: EvaluationReport  # the test set's predictions: confusion matrix, per-digit scores, mistakes
     timings: dict[str, float]
     train_size: int
     validation_size: int
@@ -383,7 +379,7 @@ def train_and_evaluate(
 
     StopWatch.start("evaluate")
     test_loss, test_accuracy = evaluate(model, test, config.batch_size, verbose=verbose)
-    test_calibration_error = calibration_error(model, test)
+    report = evaluation_report(model, test)
     StopWatch.stop("evaluate")
 
     timings = stage_timings()
@@ -392,7 +388,8 @@ def train_and_evaluate(
         history=history.history,
         test_loss=test_loss,
         test_accuracy=test_accuracy,
-        test_calibration_error=test_calibration_error,
+        test_calibration_error=report.calibration_error,
+        report=report,
         timings=timings,
         train_size=len(train[0]),
         validation_size=0 if validation is None else len(validation[0]),
