@@ -22,10 +22,10 @@ from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
 from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
-from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data
+from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data, split_validation
 from mnist_cnn.demo import launch_demo
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.export import FORMATS, check_format, default_export_path, export_model
+from mnist_cnn.export import FORMATS, default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_history, save_figure
 from mnist_cnn.predict import predict_files
@@ -207,12 +207,12 @@ def load_command_data(args: argparse.Namespace) -> tuple[str, tuple[Split, Split
 
 def describe_split(dataset: str, data: tuple[Split, Split], config: Config) -> str:
     """One line: how many images train, validate and test."""
-    (x_train, _), (x_test, _) = data
-    validation = round(len(x_train) * config.validation_split)
-    if not validation:
+    train, (x_test, _) = data
+    (x_train, _), validation = split_validation(train, config.validation_split)
+    if validation is None:
         return f"{dataset}: {len(x_train):,} training and {len(x_test):,} test images (no validation split)"
     return (
-        f"{dataset}: {len(x_train) - validation:,} training, {validation:,} validation (the last "
+        f"{dataset}: {len(x_train):,} training, {len(validation[0]):,} validation (the last "
         f"{config.validation_split:.0%} of the training images) and {len(x_test):,} test images"
     )
 
@@ -254,7 +254,6 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    check_format(args.format)
     model = load_model(args.model)
     path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
     print(f"Exported {args.model} as {args.format} to {path}")

@@ -165,9 +165,9 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     total = digit.sum()
     if total == 0:
         raise ImageError(f"{name}: no digit found after resizing")
+    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / total
+    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / total
     digit /= digit.max()
-    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / digit.sum()
-    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / digit.sum()
     top = int(np.clip(round(IMAGE_SIZE / 2 - centre_row), 0, IMAGE_SIZE - height))
     left = int(np.clip(round(IMAGE_SIZE / 2 - centre_column), 0, IMAGE_SIZE - width))
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
