@@ -9,7 +9,7 @@ DATASET ?=
 RECIPE ?= fast
 ARGS ?=
 
-.PHONY: venv run test bench demo lab notebook notebook-outputs lint format clean
+.PHONY: venv run test test-backends bench demo lab notebook notebook-outputs lint format clean
 
 venv: $(INSTALLED)
 
@@ -21,10 +21,16 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $@
 
 run: venv
-	$(BIN)/mnist-cnn train $(if $(DATASET),--dataset $(DATASET)) --recipe $(RECIPE) $(ARGS)
+	$(BIN)/mnist-cnn train $(if $(DATASET),--dataset $(DATASET)) --recipe $(RECIPE) --replace $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The whole suite, notebook included, on the other two Keras backends (make test runs it on the default, TensorFlow).
+OTHER_BACKENDS ?= jax torch
+test-backends: venv
+	set -e; for backend in $(OTHER_BACKENDS); do \
+		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(ARGS); done
 
 # The demo page for a trained model: make demo MODEL=runs/mnist-fast/model.keras [ARGS="--port 8000"]
 MODEL ?= runs/mnist-fast/model.keras

@@ -4,7 +4,8 @@
     python benchmarks/measure.py RUNNER accuracy [--epochs N] [--seed S]  -> test accuracy and training time per epoch
 
 RUNNER is `seed` (the seed notebook's code), `torch` (plain PyTorch), or `package-RECIPE` (this package, e.g.
-package-seed, package-fast); `gemm speed` measures the machine's matrix-multiply rate. Prints one JSON object.
+package-seed, package-fast, package-fast-float32); `gemm speed` measures the machine's matrix-multiply rate. Prints
+one JSON object. Keras' runners run on the backend KERAS_BACKEND names.
 
 The accuracy task measures test accuracy after each epoch to time how long training takes to reach a target: that
 is measurement, and nothing is chosen with it (the package's recipes are chosen on validation data). The clock
@@ -27,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from mnist_cnn.data import load_raw  # noqa: E402
-from mnist_cnn.predict import predict_probabilities  # noqa: E402
+from mnist_cnn.model import predict_probabilities  # noqa: E402
 
 LATENCY_CALLS = 30
 WARMUP_IMAGES = 2560
@@ -73,7 +74,8 @@ class PackageRunner:
         from mnist_cnn.precision import set_precision
         from mnist_cnn.train import compile_model
 
-        self.config = config_for(recipe, seed=seed)
+        recipe, _, precision = recipe.partition("-")  # e.g. fast-float32: the fast recipe in float32
+        self.config = config_for(recipe, seed=seed, precision=precision or None)
         self.uses_bfloat16 = set_precision(self.config.precision) == "mixed_bfloat16"
         self.model = compile_model(build_model(self.config), self.config, train_size)
 
@@ -88,12 +90,12 @@ class PackageRunner:
         fit(self.model, prepared, self.config.replace(epochs=1), verbose=0)
 
     def predict(self, x, batch_size: int = 128):
-        from mnist_cnn.predict import predict_probabilities
+        from mnist_cnn.model import predict_probabilities
 
         return predict_probabilities(self.model, x, batch_size)
 
     def predict_one(self, x):
-        from mnist_cnn.predict import predict_probabilities
+        from mnist_cnn.model import predict_probabilities
 
         return predict_probabilities(self.model, x)
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from mnist_cnn.calibration import expected_calibration_error
+from mnist_cnn.calibration import expected_calibration_error, negative_log_likelihood
 from mnist_cnn.data import NUM_CLASSES, Split
-from mnist_cnn.predict import ensemble_probabilities
+from mnist_cnn.model import ensemble_probabilities
 
 
 @dataclass
@@ -27,6 +26,11 @@ class EvaluationReport:
     @property
     def accuracy(self) -> float:
         return float((self.predicted_labels == self.true_labels).mean())
+
+    @property
+    def loss(self) -> float:
+        """The mean categorical cross-entropy of the true digits (the loss the model was trained on)."""
+        return negative_log_likelihood(self.probabilities, self.true_labels)
 
     @property
     def calibration_error(self) -> float:
@@ -45,7 +49,8 @@ def evaluation_report(models: keras.Model | Sequence[keras.Model], test: Split) 
 
 def confusion_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndarray:
     """Counts of (true digit, predicted digit): row i, column j counts digits i taken for j."""
-    return tf.math.confusion_matrix(true_labels, predicted_labels, num_classes=NUM_CLASSES).numpy()
+    pairs = np.bincount(true_labels * NUM_CLASSES + predicted_labels, minlength=NUM_CLASSES * NUM_CLASSES)
+    return pairs.reshape(NUM_CLASSES, NUM_CLASSES)
 
 
 def per_class_scores(matrix: np.ndarray) -> list[dict[str, float]]:

@@ -3,7 +3,7 @@
 mnist-cnn train [--recipe fast|accurate|seed] [--dataset mnist|fashion|sample] [--data PATH] [--output DIR] ...
 mnist-cnn evaluate MODEL [MODEL ...] [--dataset ...] [--plots DIR]
 mnist-cnn summary [--diagram PATH]
-mnist-cnn predict MODEL IMAGE... [--top K] [--json]
+mnist-cnn predict MODEL IMAGE... [--top K] [--json] [--explain DIR]
 mnist-cnn export MODEL [--format saved_model|litert|onnx] [--output PATH]
 mnist-cnn demo MODEL [--host 127.0.0.1] [--port 7860]
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -20,14 +21,16 @@ from pathlib import Path
 
 from cloudmesh.common.StopWatch import StopWatch
 
+from mnist_cnn import backend
 from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
+from mnist_cnn.backend import BACKENDS
 from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data, split_validation
-from mnist_cnn.demo import launch_demo
+from mnist_cnn.demo import check_port_free, launch_demo
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS, default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
-from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_history, save_figure
+from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
 from mnist_cnn.predict import predict_files
 from mnist_cnn.quiet import DEBUG_VARIABLE, debugging
 from mnist_cnn.train import train_and_evaluate
@@ -74,8 +77,19 @@ def describe_os_error(error: OSError) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnist-cnn", description="Train, evaluate and use the MNIST CNN.")
+    # --backend is read in mnist_cnn.__main__, before Keras is imported; here it is only described.
+    backend_flag = argparse.ArgumentParser(add_help=False)
+    backend_flag.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=argparse.SUPPRESS,
+        help="the Keras backend (default: KERAS_BACKEND, else ~/.keras/keras.json, else tensorflow where installed)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="mnist-cnn", description="Train, evaluate and use the MNIST CNN.", parents=[backend_flag]
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands.add_parser = functools.partial(commands.add_parser, parents=[backend_flag])
 
     def add_data_flags(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -90,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe",
         choices=RECIPES,
         default=DEFAULT_RECIPE,
-        help=f"{DEFAULT_RECIPE} (default): the least time to 99%%; accurate: the most accurate; seed: the course's",
+        help=f"{DEFAULT_RECIPE} (default): the least time to 99%%; accurate: the most accurate; seed: the course's; "
+        "gpu: fast, sized for a GPU",
     )
     add_data_flags(train)
     train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE (runs/dry-run)")
@@ -99,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tensorboard", metavar="DIR", type=Path, help="log each epoch for TensorBoard here (tensorboard --logdir DIR)"
     )
     train.add_argument("--dry-run", action="store_true", help="one epoch of two batches, to check that all works")
-    train.add_argument("--restart", action="store_true", help="discard an unfinished run in --output, start afresh")
+    train.add_argument("--restart", action="store_true", help="discard the run in --output, finished or not")
+    train.add_argument(
+        "--replace", action="store_true", help="replace a finished run in --output (an unfinished one is resumed)"
+    )
     train.add_argument("--benchmark", action="store_true", help="print cloudmesh StopWatch's benchmark table")
     add_config_flags(train)
     train.set_defaults(command=train_command)
@@ -122,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--top", type=int, default=1, help="show the K most likely digits (default: 1)")
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    predict.add_argument(
+        "--explain",
+        metavar="DIR",
+        type=Path,
+        help="save a picture for each image in DIR: the pixels that made the model answer (occlusion maps)",
+    )
     predict.set_defaults(command=predict_command)
 
     export = commands.add_parser("export", help="export a saved model for serving: SavedModel, LiteRT or ONNX")
@@ -164,16 +188,23 @@ def train_command(args: argparse.Namespace) -> int:
     print(describe_split(dataset, data, config))
     verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
     result = train_and_evaluate(
-        config, data, output_dir=output, verbose=verbose, restart=args.restart, tensorboard_dir=args.tensorboard
+        config,
+        data,
+        output_dir=output,
+        verbose=verbose,
+        restart=args.restart,
+        tensorboard_dir=args.tensorboard,
+        replace_finished=args.replace,
     )
     report = result.report
     print(f"\n{format_scores(report.scores)}")
-    print(f"\nPrecision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
-    if result.devices > 1:
-        scaled = result.trained_config
+    print(f"\nBackend: {result.backend}; devices: {', '.join(result.devices)}")
+    print(f"Precision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
+    if len(result.devices) > 1:
+        scaled, count = result.trained_config, len(result.devices)
         print(
-            f"Devices: {result.devices}, data-parallel; global batch {scaled.batch_size} and learning rate "
-            f"{scaled.learning_rate:g} ({result.devices} times the per-device values)"
+            f"Devices: {count}, data-parallel; global batch {scaled.batch_size} and learning rate "
+            f"{scaled.learning_rate:g} ({count} times the per-device values)"
         )
     if result.temperature is not None:
         print(f"Probabilities calibrated on the validation images: temperature {result.temperature:.2f}")
@@ -232,6 +263,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def summary_command(args: argparse.Namespace) -> int:
     model = build_model(config_from(args))
+    print(f"Backend: {backend.name()}")
     model.summary()
     diagram = plot_architecture(model, args.diagram)
     if diagram is not None:
@@ -241,15 +273,28 @@ def summary_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    predictions = predict_files(model, args.images, top=max(1, args.top))
+    predictions = predict_files(model, args.images, top=max(1, args.top), explain=args.explain is not None)
     if args.json:
-        print(json.dumps([dataclasses.asdict(prediction) for prediction in predictions], indent=2))
+        print(json.dumps([prediction.summary() for prediction in predictions], indent=2))
     for prediction in predictions:
         if prediction.error:
             print(f"error: {prediction.error}", file=sys.stderr)
         elif not args.json:
             ranked = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
             print(f"{prediction.file}: {ranked}")
+    if args.explain is not None:
+        pictures = [
+            save_figure(
+                plot_explanation(prediction.explanation, prediction.original, Path(prediction.file).name),
+                args.explain / f"{Path(prediction.file).stem}.png",
+            )
+            for prediction in predictions
+            if prediction.explanation is not None
+        ]
+        print(
+            f"Saved the explanations: {', '.join(str(path) for path in pictures)}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
     return 1 if any(prediction.error for prediction in predictions) else 0
 
 
@@ -262,6 +307,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     model = load_model(args.model)
+    check_port_free(args.host, args.port)
     print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     launch_demo(model, args.host, args.port)
     return 0

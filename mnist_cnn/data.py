@@ -138,9 +138,36 @@ def read_data_file(path: str | os.PathLike) -> tuple[Split, Split]:
     return check_arrays(arrays, str(path))
 
 
+def check_npz_headers(path: Path) -> None:
+    """Check, before reading any array, that `path` is an .npz archive whose arrays hold the bytes their headers
+    declare: a bare .npy, or a header claiming a billion images, is named here instead of failing in NumPy."""
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as file:
+            kind = "a single NumPy array (.npy)" if file.read(6) == b"\x93NUMPY" else "not a zip archive"
+        raise DataError(f"{path}: not a readable .npz archive of MNIST arrays ({kind})")
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if not member.filename.endswith(".npy"):
+                continue
+            with archive.open(member) as file:
+                version = np.lib.format.read_magic(file)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(file)
+                header_size = file.tell()
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared != member.file_size - header_size:
+                raise DataError(
+                    f"{path}: {member.filename} declares shape {shape} of {dtype} ({declared:,} bytes) but holds "
+                    f"{member.file_size - header_size:,} bytes (corrupt)"
+                )
+
+
 def read_npz(path: Path) -> tuple[Split, Split]:
     """Read the four arrays of a Keras-style mnist.npz."""
     try:
+        check_npz_headers(path)
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in IDX_NAMES if key not in archive.files]
             if missing:

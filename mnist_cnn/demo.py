@@ -9,14 +9,18 @@ otherwise, and sends nothing anywhere: Gradio's analytics are off, and the page 
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from mnist_cnn.errors import ImageError, MnistCnnError
-from mnist_cnn.predict import grey_levels, image_to_mnist, predict_probabilities, read_grey_image
+from mnist_cnn.explain import explain
+from mnist_cnn.plots import map_picture
+from mnist_cnn.predict import grey_levels, image_to_mnist, read_grey_image
 
 # Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -29,35 +33,45 @@ class DemoError(MnistCnnError):
     """Gradio is not installed."""
 
 
-def answer(model: keras.Model, read_grey: Callable[[], np.ndarray]) -> tuple[dict[str, float], np.ndarray | None, str]:
+Answer = tuple[dict[str, float], np.ndarray | None, np.ndarray | None, str]
+
+
+def answer(model: keras.Model, read_grey: Callable[[], np.ndarray]) -> Answer:
     """The page's answer for the image that `read_grey` reads: the top digits with their probabilities, the 28x28
-    input the model saw (enlarged), and a message; an empty answer that says why for a blank or unreadable image."""
+    input the model saw (enlarged), its occlusion map for the answer, and a message; an empty answer that says why
+    for a blank or unreadable image."""
     try:
         digit = image_to_mnist(read_grey(), "image")
     except ImageError as error:
         reason = str(error).split(": ", 1)[-1]
-        return {}, None, f"No digit to read: {reason}."
-    probabilities = predict_probabilities(model, digit[np.newaxis])[0]
+        return {}, None, None, f"No digit to read: {reason}."
+    explanation = explain(model, digit[np.newaxis])[0]
+    probabilities = explanation.probabilities
     ranked = np.argsort(-probabilities)[:TOP]
     seen = np.kron(digit[..., 0], np.ones((SHOWN_SIZE // 28, SHOWN_SIZE // 28)))
-    message = f"The model reads a **{ranked[0]}**, {probabilities[ranked[0]]:.0%} sure."
+    message = (
+        f"The model reads a **{ranked[0]}**, {probabilities[ranked[0]]:.0%} sure. In the map, red ink made it answer "
+        f"{ranked[0]}: blanking it lowers that answer's probability; blue ink spoke against it."
+    )
     top = {str(index): float(probabilities[index]) for index in ranked}
-    return top, (seen * 255).astype(np.uint8), message
+    why = map_picture(digit, explanation.maps[0], SHOWN_SIZE // 28)
+    return top, (seen * 255).astype(np.uint8), why, message
 
 
-def predict_drawing(model: keras.Model, sketch: dict | None) -> tuple[dict[str, float], np.ndarray | None, str]:
+def predict_drawing(model: keras.Model, sketch: dict | None) -> Answer:
     """The answer for a drawing on Gradio's sketchpad (its "composite": the layers as one image)."""
     composite = (sketch or {}).get("composite")
     if composite is None:
-        return {}, None, NOTHING_YET
+        return {}, None, None, NOTHING_YET
     return answer(model, lambda: grey_levels(composite))
 
 
-def predict_upload(model: keras.Model, path: str | None) -> tuple[dict[str, float], np.ndarray | None, str]:
+def predict_upload(model: keras.Model, path: str | None) -> Answer:
     """The answer for an uploaded image file, read as `mnist-cnn predict` reads one."""
     if path is None:
-        return {}, None, NOTHING_YET
-    return answer(model, lambda: read_grey_image(path))
+        return {}, None, None, NOTHING_YET
+    top, seen, why, message = answer(model, lambda: read_grey_image(path))
+    return top, seen, why, message.replace(str(path), Path(path).name)  # not the server's temporary folder
 
 
 def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
@@ -98,15 +112,28 @@ def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
             with gr.Column():
                 message = gr.Markdown(elem_id="message")
                 label = gr.Label(num_top_classes=TOP, label="Top 3", elem_id="prediction")
-                seen = gr.Image(label="What the model saw: 28x28, after preprocessing", elem_id="seen")
-        outputs = [label, seen, message]
+                with gr.Row():
+                    seen = gr.Image(label="What the model saw: 28x28, after preprocessing", elem_id="seen")
+                    why = gr.Image(label="Why: the pixels that made it answer", elem_id="why")
+        outputs = [label, seen, why, message]
         read_sketch.click(from_sketch, sketch, outputs, api_name="predict_drawing")
         read_upload.click(from_upload, upload, outputs, api_name="predict_image")
     return demo
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise DemoError where another program already listens on HOST:PORT."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise DemoError(f"port {port} on {host} is in use ({error.strerror}): choose another with --port") from None
+
+
 def launch_demo(model: keras.Model, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
     """Serve the page on http://HOST:PORT (a free port from 7860 on if None); return the running demo."""
+    if port is not None:
+        check_port_free(host, port)
     demo = build_demo(model)  # imports Gradio
     import gradio as gr
 

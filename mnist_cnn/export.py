@@ -2,7 +2,11 @@
 
     saved_model  TensorFlow's SavedModel (a folder), for TensorFlow Serving: `tf.saved_model.load(path).serve(x)`
     litert       a LiteRT (TensorFlow Lite) flat buffer, for phones and small devices: ai_edge_litert's Interpreter
-    onnx         ONNX, for onnxruntime and the many runtimes that read it (Keras uses tf2onnx)
+    onnx         ONNX, for onnxruntime and the many runtimes that read it
+
+ONNX exports from every backend (Keras converts with tf2onnx on TensorFlow, jax2onnx on JAX, torch.onnx on PyTorch).
+SavedModel and LiteRT are TensorFlow's formats: they export on the TensorFlow backend (a model trained on another
+backend loads there: `KERAS_BACKEND=tensorflow mnist-cnn export ...`).
 
 The export is always float32 (a mixed-precision model is copied to float32 first: runtimes such as onnxruntime have
 no bfloat16 convolutions), takes batches of (N, 28, 28, 1) float32 images in [0, 1], and returns the (N, 10)
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,14 +24,22 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from mnist_cnn import backend
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path
 
 # Our format names, and Keras' for each.
 FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
 SUFFIXES = {"saved_model": "", "litert": ".tflite", "onnx": ".onnx"}
-# The packages each format needs beyond TensorFlow, to export and to run the export.
-NEEDS = {"saved_model": [], "litert": ["ai_edge_litert"], "onnx": ["tf2onnx", "onnx", "onnxruntime"]}
+# The backends each format exports from, and the packages each needs there, to export and to run the export.
+EXPORTS_FROM = {"saved_model": ("tensorflow",), "litert": ("tensorflow",), "onnx": ("tensorflow", "jax", "torch")}
+NEEDS = {
+    ("saved_model", "tensorflow"): ["tensorflow"],
+    ("litert", "tensorflow"): ["ai_edge_litert"],
+    ("onnx", "tensorflow"): ["tf2onnx", "onnx", "onnxruntime"],
+    ("onnx", "jax"): ["jax2onnx", "onnx", "onnxruntime"],
+    ("onnx", "torch"): ["onnxscript", "onnx", "onnxruntime"],
+}
 
 
 class ExportError(MnistCnnError):
@@ -44,13 +55,20 @@ def default_export_path(model_path: str | os.PathLike, export_format: str) -> Pa
 
 
 def check_format(export_format: str) -> None:
-    """Raise ExportError for an unknown format, or one whose packages are not installed."""
+    """Raise ExportError for an unknown format, one this backend cannot export, or one whose packages are missing."""
     if export_format not in FORMATS:
         raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
-    missing = [name for name in NEEDS[export_format] if importlib.util.find_spec(name) is None]
+    running = backend.name()
+    if running not in EXPORTS_FROM[export_format]:
+        raise ExportError(
+            f"the {export_format} export needs the TensorFlow backend (this is {running}): the model loads there "
+            f"unchanged, so run KERAS_BACKEND=tensorflow mnist-cnn export MODEL --format {export_format}"
+        )
+    missing = [name for name in NEEDS[export_format, running] if importlib.util.find_spec(name) is None]
     if missing:
         raise ExportError(
-            f"the {export_format} export needs {', '.join(missing)}: pip install 'mnist-cnn[export]' (or make venv)"
+            f"the {export_format} export on {running} needs {', '.join(missing)}: "
+            "pip install 'mnist-cnn[export]' (or make venv)"
         )
 
 
@@ -73,27 +91,20 @@ def export_model(model: keras.Model, path: str | os.PathLike, export_format: str
     warnings.filterwarnings("ignore", category=FutureWarning, module="keras.src.export")  # NumPy's np.object note
     path = Path(path)
     if SUFFIXES[export_format] and path.suffix != SUFFIXES[export_format]:
-        raise ExportError(f"{path}: a {export_format} export's name must end in {SUFFIXES[export_format]}")
+        raise ExportError(f"{path}: an export to {export_format} must be named *{SUFFIXES[export_format]}")
     float32_model = as_float32(model)
-    if export_format != "saved_model":
-        with atomic_path(path) as temporary:
-            float32_model.export(str(temporary), format=FORMATS[export_format], verbose=False)
-        return path
-    temporary = path.with_name(f".{path.name}.partial")
-    shutil.rmtree(temporary, ignore_errors=True)
-    try:
+    with atomic_path(path) as temporary:
         float32_model.export(str(temporary), format=FORMATS[export_format], verbose=False)
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(temporary, path)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if export_format == "onnx":
+            backend.repair_onnx_export(temporary)
     return path
 
 
 def exported_predictor(path: str | os.PathLike, export_format: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a batch of (N, 28, 28, 1) float32 images to their (N, 10) probabilities, run by the export's
     own runtime: TensorFlow, LiteRT's interpreter or onnxruntime."""
-    check_format(export_format)
+    if export_format not in FORMATS:
+        raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
     path = str(path)
     if export_format == "saved_model":
         import tensorflow as tf

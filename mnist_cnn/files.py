@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,23 +13,47 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path` to write to; on success it is renamed to `path`, on failure removed.
+    """Yield a temporary path beside `path` to write a file or a folder to; on success it is renamed to `path`
+    (replacing what was there), on failure removed.
 
     The temporary name keeps the suffix, so that Keras and matplotlib still know the format from it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    remove(temporary)  # left by a process that was killed
     try:
         yield temporary
+        if temporary.is_dir():  # a folder cannot be renamed over a folder
+            remove(path)
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        remove(temporary)
         raise
 
 
+def remove(path: Path) -> None:
+    """Remove a file or a whole folder, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def write_json(path: str | os.PathLike, data: object) -> Path:
-    """Write `data` as indented JSON, atomically; return the path."""
+    """Write `data` as indented JSON, atomically; return the path. NaN and infinities, which JSON has no words for,
+    are written as null."""
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        temporary.write_text(json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n")
     return Path(path)
+
+
+def finite_or_none(data: object) -> object:
+    """`data` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_none(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite_or_none(value) for value in data]
+    return data

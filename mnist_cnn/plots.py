@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from mnist_cnn.explain import Explanation
 from mnist_cnn.files import atomic_path
 
 
@@ -82,3 +83,36 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
         figure.savefig(temporary, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def map_picture(digit: np.ndarray, heat: np.ndarray, scale: int = 10) -> np.ndarray:
+    """An RGB picture (uint8) of a 28x28 digit under its occlusion map, enlarged `scale` times with square pixels:
+    red where the ink speaks for the digit, blue against, grey where it changes nothing."""
+    limit = max(float(np.abs(heat).max()), 1e-6)
+    colours = plt.get_cmap("bwr")((heat / limit + 1) / 2)[..., :3]
+    grey = np.repeat(np.squeeze(digit)[..., np.newaxis], 3, axis=2)
+    blended = 0.5 * grey + 0.5 * colours
+    return (np.kron(blended, np.ones((scale, scale, 1))) * 255).astype(np.uint8)
+
+
+def plot_explanation(explanation: Explanation, original: np.ndarray | None = None, title: str | None = None) -> Figure:
+    """The digit as given (where `original`, a grey image, is), the 28x28 digit the model saw, and the occlusion map
+    of the predicted digit and of the runner-up over it: red where the ink speaks for the digit, blue against."""
+    panels = ([("as given", original)] if original is not None else []) + [("what the model saw", explanation.image)]
+    figure, axes = plt.subplots(1, len(panels) + 2, figsize=(2.6 * (len(panels) + 2), 3.0))
+    for axis, (name, image) in zip(axes, panels, strict=False):
+        axis.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+        axis.set_title(name, fontsize=10)
+    limit = max(float(np.abs(explanation.maps).max()), 1e-6)  # one colour scale for both maps
+    for axis, digit, heat in zip(axes[len(panels) :], explanation.top_classes, explanation.maps, strict=True):
+        axis.imshow(explanation.image.squeeze(), cmap="gray", vmin=0, vmax=1)
+        axis.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)
+        axis.set_title(f"why {digit}: {explanation.probabilities[digit]:.1%}", fontsize=10)
+    for axis in axes:
+        axis.axis("off")
+    first, second = explanation.top_classes
+    probabilities = explanation.probabilities
+    answer = f"{first} ({probabilities[first]:.1%}), runner-up {second} ({probabilities[second]:.1%})"
+    figure.suptitle(f"{title}: {answer}" if title else answer)
+    figure.tight_layout()
+    return figure

@@ -7,9 +7,9 @@ taking away uneven light and shadows first (scipy.ndimage's morphology and label
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,11 @@ from scipy import ndimage
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError
+from mnist_cnn.explain import Explanation
+from mnist_cnn.explain import explain as explain_digits
+from mnist_cnn.model import predict_probabilities
 
+logger = logging.getLogger(__name__)
 DIGIT_BOX = 20
 # Images are reduced as they are read to at most this many pixels a side: enough for a small digit on a whole page.
 MAX_SIDE = 1024
@@ -35,29 +39,6 @@ MIN_INK = 0.4
 MIN_PART = 0.1
 # MNIST's strokes are about a tenth of the digit's height: thinner pen strokes are thickened to that.
 STROKE_FRACTION = 0.1
-INFERENCE_BATCH = 1024
-
-
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-    """The model's class probabilities for a batch of (N, 28, 28, 1) images.
-
-    Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, which makes one image take
-    about 50 ms instead of 1 ms.
-    """
-    replicas = getattr(model, "distribute_strategy", None)
-    distributed = replicas is not None and replicas.num_replicas_in_sync > 1  # predict_on_batch mis-gathers there
-    if len(images) <= batch_size and not distributed:
-        return np.asarray(model.predict_on_batch(images))
-    return model.predict(images, batch_size=batch_size, verbose=0)
-
-
-def ensemble_probabilities(
-    models: keras.Model | Sequence[keras.Model], images: np.ndarray, batch_size: int = INFERENCE_BATCH
-) -> np.ndarray:
-    """The mean of the class probabilities of several models (an ensemble), or one model's probabilities."""
-    if isinstance(models, keras.Model):
-        models = [models]
-    return np.mean([predict_probabilities(model, images, batch_size) for model in models], axis=0)
 
 
 def read_grey_image(path: str | os.PathLike) -> np.ndarray:
@@ -73,7 +54,7 @@ def read_grey_image(path: str | os.PathLike) -> np.ndarray:
                 if image.mode.startswith("I;16"):
                     image = image.convert("I")
                 image.thumbnail((MAX_SIDE, MAX_SIDE))
-                return grey_levels(ImageOps.exif_transpose(image))
+                return grey_levels(upright(image, path))
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError as error:
@@ -82,11 +63,25 @@ def read_grey_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: not a readable image ({error})") from error
 
 
+def upright(image: Image.Image, path: Path) -> Image.Image:
+    """The image turned as the camera was held (its EXIF orientation), or as stored where its EXIF cannot be read
+    (phones write mistyped tags), saying so in one logged line."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as error:  # Pillow raises many kinds for a broken EXIF block
+        logger.warning(f"note: {path}: its EXIF orientation cannot be applied ({error}); read as stored")
+        return image
+
+
 def grey_levels(image: Image.Image) -> np.ndarray:
     """Grey levels in [0, 1] of an image of any mode."""
-    if image.mode in ("I", "F"):  # 16- and 32-bit images: stretched to their own range
+    if image.mode in ("I", "F"):  # 16- and 32-bit images: stretched to the range of their finite values
         values = np.asarray(image, dtype=np.float32)
-        low, high = float(values.min()), float(values.max())
+        finite = np.isfinite(values)
+        if not finite.any():
+            return np.zeros_like(values)
+        low, high = float(values[finite].min()), float(values[finite].max())
+        values = np.where(finite, values, np.where(values > 0, high, low))  # +inf as the brightest, -inf and NaN dark
         return (values - low) / (high - low) if high > low else np.zeros_like(values)
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
@@ -177,29 +172,51 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
 
 @dataclass
 class Prediction:
-    """The model's answer for one image file, or why there is none."""
+    """The model's answer for one image file, or why there is none; with `explain`, also the image as read and the
+    occlusion maps of the answer (mnist_cnn.explain)."""
 
     file: str
     digit: int | None = None
     probability: float | None = None
     top: list[tuple[int, float]] = field(default_factory=list)
     error: str | None = None
+    original: np.ndarray | None = field(default=None, repr=False)
+    explanation: Explanation | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        """The answer as plain values, for JSON."""
+        return {
+            "file": self.file,
+            "digit": self.digit,
+            "probability": self.probability,
+            "top": self.top,
+            "error": self.error,
+        }
 
 
-def predict_files(model: keras.Model, paths: list[str | os.PathLike], top: int = 1) -> list[Prediction]:
-    """Predict the digit in each image file; a file that cannot be read gets its error and the others go on."""
+def predict_files(
+    model: keras.Model, paths: list[str | os.PathLike], top: int = 1, explain: bool = False
+) -> list[Prediction]:
+    """Predict the digit in each image file; a file that cannot be read gets its error and the others go on. With
+    `explain`, each answer comes with the image as read and the maps of the two most likely digits."""
     predictions = [Prediction(file=str(path)) for path in paths]
     readable, images = [], []
     for prediction in predictions:
         try:
-            images.append(image_to_mnist(read_grey_image(prediction.file), prediction.file))
+            grey = read_grey_image(prediction.file)
+            images.append(image_to_mnist(grey, prediction.file))
             readable.append(prediction)
+            prediction.original = grey if explain else None
         except ImageError as error:
             prediction.error = str(error)
+        except Exception as error:  # whatever else one odd file does, the others are still predicted
+            prediction.error = f"{prediction.file}: cannot be read ({type(error).__name__}: {error})"
     if images:
         probabilities = predict_probabilities(model, np.stack(images))
-        for prediction, row in zip(readable, probabilities, strict=True):
+        explanations = explain_digits(model, np.stack(images)) if explain else [None] * len(images)
+        for prediction, row, explanation in zip(readable, probabilities, explanations, strict=True):
             ranked = np.argsort(-row)[:top]
             prediction.top = [(int(digit), float(row[digit])) for digit in ranked]
             prediction.digit, prediction.probability = prediction.top[0]
+            prediction.explanation = explanation
     return predictions

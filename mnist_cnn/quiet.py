@@ -24,6 +24,11 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
+def below_error(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps errors only."""
+    return record.levelno >= logging.ERROR
+
+
 def silence_native_logs() -> bool:
     """Send what native code writes to standard error to /dev/null, from now on; Python's own lines still show.
 
@@ -32,7 +37,12 @@ def silence_native_logs() -> bool:
     if debugging():
         return False
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Also quiets the lines logged after Abseil's start.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # Python-side notes, such as retracing warnings
+    # TensorFlow's Python-side notes, such as retracing warnings. A filter, not only a level: in a Jupyter kernel the
+    # level is reset when TensorFlow first configures its logger, a filter stays.
+    tensorflow_logger = logging.getLogger("tensorflow")
+    tensorflow_logger.setLevel(logging.ERROR)
+    if below_error not in tensorflow_logger.filters:
+        tensorflow_logger.addFilter(below_error)
     try:
         python_writes_to_fd = sys.stderr.fileno() == STDERR_FD
     except (AttributeError, OSError, io.UnsupportedOperation):  # Jupyter's sys.stderr is no file.

@@ -1,34 +1,36 @@
 """Training and evaluating the model: small functions, from one compile to a whole run with its files.
 
-`train_and_evaluate` is what the command line and the notebook call; the pieces below it can be used alone.
+`train_and_evaluate` is what the command line and the notebook call; the pieces below it can be used alone. The run
+folder's bookkeeping (checkpoints, epoch log, resuming) is in `mnist_cnn.runs`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 from cloudmesh.common.StopWatch import StopWatch
 
+from mnist_cnn import backend
 from mnist_cnn.analysis import EvaluationReport, evaluation_report
 from mnist_cnn.calibration import apply_temperature, fit_temperature
 from mnist_cnn.config import Config
 from mnist_cnn.data import Split, split_validation
-from mnist_cnn.devices import distribution_strategy, scaled_for
+from mnist_cnn.devices import device_count, scaled_for
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path, write_json
-from mnist_cnn.model import build_model, save_model
+from mnist_cnn.model import build_model, predict_probabilities
+from mnist_cnn.pipeline import TrainingBatches
 from mnist_cnn.precision import set_precision
-from mnist_cnn.predict import predict_probabilities
+from mnist_cnn.runs import RunFiles, read_epoch_log, run_callbacks, run_lock, save_run, start_run
+
+
+class TensorBoardError(MnistCnnError):
+    """TensorBoard logging asked for where it cannot be done."""
+
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -62,32 +64,14 @@ def compile_model(model: keras.Model, config: Config, train_size: int) -> keras.
     total_steps = steps_per_epoch(config, train_size) * config.epochs
     optimizer = OPTIMIZER_CLASSES[config.optimizer](learning_rate=learning_rate(config, total_steps))
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=["accuracy"],
+        jit_compile=backend.jit_compile(config.jit_compile),
+        steps_per_execution=backend.steps_per_execution(config.steps_per_execution),
+    )
     return model
-
-
-def augmenter(config: Config) -> keras.Sequential:
-    """Random small shifts and rotations of a batch of training images, filled with black."""
-    layers = []
-    if config.max_shift > 0:
-        layers.append(
-            keras.layers.RandomTranslation(config.max_shift, config.max_shift, fill_mode="constant", seed=config.seed)
-        )
-    if config.max_rotation > 0:
-        layers.append(keras.layers.RandomRotation(config.max_rotation, fill_mode="constant", seed=config.seed))
-    return keras.Sequential(layers, name="augmentation")
-
-
-def training_dataset(x: np.ndarray, y: np.ndarray, config: Config) -> tf.data.Dataset:
-    """A tf.data pipeline over in-memory arrays: shuffled each epoch, batched, augmented, prefetched."""
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    dataset = dataset.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
-    if config.augments:
-        augment = augmenter(config)
-        dataset = dataset.map(
-            lambda images, labels: (augment(images, training=True), labels), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def fit(
@@ -102,8 +86,8 @@ def fit(
     x, y = train
     if config.steps_per_epoch is not None:
         x, y = x[: config.steps_per_epoch * config.batch_size], y[: config.steps_per_epoch * config.batch_size]
-    if config.input_pipeline == "tf.data":
-        inputs = {"x": training_dataset(x, y, config), "shuffle": False}  # The pipeline shuffles.
+    if config.input_pipeline == "batches":
+        inputs = {"x": TrainingBatches((x, y), config), "shuffle": False}  # It shuffles, the same on every backend.
     else:
         inputs = {"x": x, "y": y, "batch_size": config.batch_size}
     return model.fit(
@@ -114,14 +98,6 @@ def fit(
         callbacks=callbacks,
         verbose=verbose,
     )
-
-
-def evaluate(
-    model: keras.Model, test: Split, batch_size: int = 128, verbose: str | int = "auto"
-) -> tuple[float, float]:
-    """`(loss, accuracy)` of the model on `test`."""
-    loss, accuracy = model.evaluate(*test, batch_size=batch_size, verbose=verbose)
-    return float(loss), float(accuracy)
 
 
 def calibrate(model: keras.Model, validation: Split) -> float:
@@ -150,88 +126,6 @@ class ElapsedTime(keras.callbacks.Callback):
             logs["elapsed_s"] = self.earlier_s + time.perf_counter() - self.start
 
 
-class EpochLog(keras.callbacks.Callback):
-    """Keeps each epoch's logs in a CSV file, rewritten whole through a temporary file at every epoch's end, so that
-    a killed run never leaves half a row (Keras' CSVLogger appends in place)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = Path(path)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        rows = read_epoch_rows(self.path) if self.path.exists() else {}
-        rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}
-        keys = sorted({key for row in rows.values() for key in row})
-        with atomic_path(self.path) as temporary, open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["epoch", *keys])
-            writer.writeheader()
-            writer.writerows({"epoch": number, **rows[number]} for number in sorted(rows))
-
-
-class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed."""
-
-    def __init__(self, path: Path, monitor: str = "val_accuracy", best_so_far: float | None = None) -> None:
-        self.final_path = Path(path)
-        self.temporary_path = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
-        super().__init__(
-            str(self.temporary_path),
-            monitor=monitor,
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best_so_far,
-        )
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.temporary_path.unlink(missing_ok=True)  # Half a model from a save that was killed.
-        super().on_train_begin(logs)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        super().on_epoch_end(epoch, logs)
-        if self.temporary_path.exists():  # Saved in this epoch: a new best.
-            self.temporary_path.replace(self.final_path)
-
-
-@dataclass
-class RunFiles:
-    """Where a run with an output folder keeps its files."""
-
-    folder: Path
-
-    model: Path = field(init=False)
-    best_model: Path = field(init=False)
-    history: Path = field(init=False)
-    results: Path = field(init=False)
-    epoch_log: Path = field(init=False)
-    backup: Path = field(init=False)
-    run_config: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.folder = Path(self.folder)
-        self.model = self.folder / "model.keras"
-        self.best_model = self.folder / "best.keras"
-        self.history = self.folder / "history.json"
-        self.results = self.folder / "results.json"
-        self.epoch_log = self.folder / "epochs.csv"
-        self.backup = self.folder / "backup"
-        self.run_config = self.folder / "run.json"
-
-    @property
-    def unfinished(self) -> bool:
-        """Whether the folder holds a run that was interrupted: its backup is there until the run is saved."""
-        return self.backup.exists()
-
-    def discard_unfinished(self) -> None:
-        """Forget an interrupted run, so that the next one starts afresh."""
-        shutil.rmtree(self.backup, ignore_errors=True)
-        for path in (self.epoch_log, self.run_config, self.best_model):
-            path.unlink(missing_ok=True)
-
-
-class RunConflictError(MnistCnnError):
-    """An output folder holds an unfinished run with other settings than the run asked for."""
-
-
 @dataclass
 class RunResult:
     """What a training run gives back: the model, per-epoch history, test scores and stage timings.
@@ -250,80 +144,39 @@ class RunResult:
     train_size: int
     validation_size: int
     precision: str
-    devices: int
+    backend: str
+    devices: list[str]  # the names of the devices it trained on
     trained_config: Config  # batch size and learning rate scaled for the devices
     temperature: float | None = None
     files: RunFiles | None = None
 
 
-def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Callback]:
-    """Callbacks that keep a run safe on disk: the per-epoch log, the resumable backup and, where the run
-    `validates`, the model of the epoch with the best validation accuracy.
-
-    The log comes before the backup so that a run killed between the two redoes the epoch (its row is then
-    written again and `read_epoch_log` keeps the last) rather than skipping its row.
-    """
-    callbacks = [
-        EpochLog(files.epoch_log),
-        # Deleted by save_run once the model is saved, not by Keras when training ends.
-        keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False),
-    ]
-    if validates:
-        monitor = "val_accuracy"
-        earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
-        best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
-        callbacks.append(BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far))
-    return callbacks
+class DivergedError(MnistCnnError):
+    """Training gave a loss that is not a number: the weights are lost."""
 
 
-def read_epoch_rows(path: Path) -> dict[int, dict[str, float]]:
-    """Each epoch's logged values from a CSV epoch log; the last row of an epoch wins, and a row that is not whole
-    (a run killed while an older version appended it) is skipped."""
-    rows: dict[int, dict[str, float]] = {}
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            try:
-                epoch = int(row.pop("epoch"))
-                rows[epoch] = {key: float(value) for key, value in row.items()}
-            except (TypeError, ValueError):
-                continue
-    return rows
-
-
-def read_epoch_log(path: Path) -> dict[str, list[float]]:
-    """The history of a run from its CSV epoch log, across resumptions: a list of values per logged quantity."""
-    rows = read_epoch_rows(path)
-    epochs = [rows[epoch] for epoch in sorted(rows)]
-    return {key: [row[key] for row in epochs] for key in epochs[0]} if epochs else {}
-
-
-def start_run(files: RunFiles, settings: dict, restart: bool = False) -> float:
-    """Get an output folder ready for a run with these settings; return the training time of its part done already.
-
-    An unfinished run there with the same settings is resumed; with other settings, RunConflictError names what
-    differs and leaves it untouched, unless `restart` discards it.
-    """
-    files.folder.mkdir(parents=True, exist_ok=True)
-    if files.unfinished and restart:
+def check_converged(history: keras.callbacks.History, config: Config, files: RunFiles | None) -> None:
+    """Raise DivergedError where the training loss became NaN or infinite (Keras' TerminateOnNaN stopped it), after
+    discarding the run's backup, so that the next run starts afresh instead of resuming broken weights."""
+    losses = history.history.get("loss", [])
+    if all(math.isfinite(loss) for loss in losses):
+        return
+    if files is not None:
         files.discard_unfinished()
-    if files.unfinished and files.run_config.exists():
-        earlier = json.loads(files.run_config.read_text())
-        differences = [
-            f"{name} {earlier.get(name)!r} -> {value!r}"
-            for name, value in settings.items()
-            if earlier.get(name) != value
-        ]
-        if differences:
-            raise RunConflictError(
-                f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
-                "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
-            )
-    if not files.unfinished:  # A fresh start: forget the log of an earlier, finished run.
-        files.epoch_log.unlink(missing_ok=True)
-        write_json(files.run_config, settings)
-        return 0.0
-    history = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
-    return history.get("elapsed_s", [0.0])[-1]
+    raise DivergedError(
+        f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; nothing was saved. Try a lower "
+        f"--learning-rate (this run's: {config.learning_rate:g})"
+    )
+
+
+def tensorboard_callback(folder: str | Path) -> keras.callbacks.TensorBoard:
+    """Keras' TensorBoard callback logging to `folder`; TensorBoardError where it cannot log here."""
+    reason = backend.tensorboard_error()
+    if reason is not None:
+        raise TensorBoardError(f"--tensorboard {folder}: {reason}")
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise TensorBoardError(f"--tensorboard {folder}: not a folder (a file of that name is there)")
+    return keras.callbacks.TensorBoard(str(folder))
 
 
 def train_and_evaluate(
@@ -334,6 +187,7 @@ def train_and_evaluate(
     callbacks: list[keras.callbacks.Callback] | None = None,
     restart: bool = False,
     tensorboard_dir: str | Path | None = None,
+    replace_finished: bool = False,
 ) -> RunResult:
     """Seed, build, compile, train, calibrate and test; with `output_dir`, also save the model, history and results.
 
@@ -342,67 +196,72 @@ def train_and_evaluate(
     With `tensorboard_dir`, Keras' TensorBoard callback logs the losses, accuracies and learning rate of each epoch
     there (`tensorboard --logdir DIR`). A run with an `output_dir` that was interrupted resumes from its last
     finished epoch when called again with the same config and data (RunConflictError otherwise, unless `restart`).
+    A finished run in `output_dir` is kept (RunConflictError) unless `replace_finished` or `restart`; while the run
+    lasts, no other process can train into the same folder.
     Stage timings are taken with cloudmesh-common's StopWatch (`StopWatch.benchmark()` prints them).
     """
     train, test = data
     train, validation = split_validation(train, config.validation_split)
     keras.utils.set_random_seed(config.seed)
     files = RunFiles(output_dir) if output_dir is not None else None
-    earlier_s = 0.0
-    if files is not None:
-        settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
-        earlier_s = start_run(files, settings, restart)
-    callbacks = [
-        ElapsedTime(earlier_s),
-        *([keras.callbacks.TensorBoard(str(tensorboard_dir))] if tensorboard_dir is not None else []),
-        *(run_callbacks(files, validates=validation is not None) if files is not None else []),
-        *(callbacks or []),
-    ]
+    with run_lock(files):  # one folder, one run
+        earlier_s = 0.0
+        if files is not None:
+            settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
+            earlier_s = start_run(files, settings, restart, replace_finished)
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            ElapsedTime(earlier_s),
+            *([tensorboard_callback(tensorboard_dir)] if tensorboard_dir is not None else []),
+            *(run_callbacks(files, validates=validation is not None) if files is not None else []),
+            *(callbacks or []),
+        ]
 
-    StopWatch.start("build")
-    precision = set_precision(config.precision)
-    strategy = distribution_strategy(config.devices)
-    trained_config = scaled_for(config, strategy.num_replicas_in_sync)
-    with strategy.scope():
-        model = compile_model(build_model(trained_config), trained_config, len(train[0]))
-    StopWatch.stop("build")
+        StopWatch.start("build")
+        precision = set_precision(config.precision)
+        devices = device_count(config.devices)
+        trained_config = scaled_for(config, devices)
+        with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
+            model = compile_model(build_model(trained_config), trained_config, len(train[0]))
+            StopWatch.stop("build")
 
-    StopWatch.start("train")
-    history = fit(model, train, trained_config, validation=validation, callbacks=callbacks, verbose=verbose)
-    StopWatch.stop("train")
+            StopWatch.start("train")
+            history = fit(model, train, trained_config, validation=validation, callbacks=callbacks, verbose=verbose)
+            StopWatch.stop("train")
+            check_converged(history, config, files)
 
-    temperature = None
-    if config.calibrate:
-        StopWatch.start("calibrate")
-        temperature = calibrate(model, validation)
-        StopWatch.stop("calibrate")
+            temperature = None
+            if config.calibrate:
+                StopWatch.start("calibrate")
+                temperature = calibrate(model, validation)
+                StopWatch.stop("calibrate")
 
-    StopWatch.start("evaluate")
-    test_loss, test_accuracy = evaluate(model, test, config.batch_size, verbose=verbose)
-    report = evaluation_report(model, test)
-    StopWatch.stop("evaluate")
+            StopWatch.start("evaluate")
+            report = evaluation_report(model, test)  # the test set's one pass through the model
+            StopWatch.stop("evaluate")
 
-    timings = stage_timings()
-    result = RunResult(
-        model=model,
-        history=history.history,
-        test_loss=test_loss,
-        test_accuracy=test_accuracy,
-        test_calibration_error=report.calibration_error,
-        report=report,
-        timings=timings,
-        train_size=len(train[0]),
-        validation_size=0 if validation is None else len(validation[0]),
-        precision=precision,
-        devices=strategy.num_replicas_in_sync,
-        trained_config=trained_config,
-        temperature=temperature,
-        files=files,
-    )
-    if files is not None:
-        result.history = read_epoch_log(files.epoch_log)
-        save_run(result, config)
-    return result
+        timings = stage_timings()
+        result = RunResult(
+            model=model,
+            history=history.history,
+            test_loss=report.loss,
+            test_accuracy=report.accuracy,
+            test_calibration_error=report.calibration_error,
+            report=report,
+            timings=timings,
+            train_size=len(train[0]),
+            validation_size=0 if validation is None else len(validation[0]),
+            precision=precision,
+            backend=backend.name(),
+            devices=backend.available_devices()[:devices],
+            trained_config=trained_config,
+            temperature=temperature,
+            files=files,
+        )
+        if files is not None:
+            result.history = read_epoch_log(files.epoch_log)
+            save_run(result, config)
+        return result
 
 
 # The end time of the "load" timer already counted in a run: a later run that loads no data of its own has no load.
@@ -419,28 +278,3 @@ def stage_timings() -> dict[str, float]:
         stages.remove("load")
     _counted_load_end = load_end
     return {stage: float(StopWatch.get(stage, digits=4)) for stage in stages}
-
-
-def save_run(result: RunResult, config: Config) -> None:
-    """Write the model, history and results of a finished run, each atomically, and drop the backup."""
-    files = result.files
-    save_model(result.model, files.model)
-    write_json(files.history, result.history)
-    write_json(
-        files.results,
-        {
-            "config": dataclasses.asdict(config),
-            "train_images": result.train_size,
-            "validation_images": result.validation_size,
-            "precision": result.precision,
-            "devices": result.devices,
-            "trained_config": dataclasses.asdict(result.trained_config),
-            "temperature": result.temperature,
-            "test_loss": result.test_loss,
-            "test_accuracy": result.test_accuracy,
-            "test_calibration_error": result.test_calibration_error,
-            "timings_s": result.timings,
-        },
-    )
-    shutil.rmtree(files.backup, ignore_errors=True)
-    files.run_config.unlink(missing_ok=True)

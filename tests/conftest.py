@@ -8,6 +8,7 @@ import pytest
 
 from mnist_cnn.config import config_for
 from mnist_cnn.data import DATA_ENV_VARS, load_data, load_raw
+from mnist_cnn.model import build_model
 from mnist_cnn.train import train_and_evaluate
 
 # Three epochs on the 2,000 sample digits: a few seconds, and well above chance.
@@ -74,3 +75,22 @@ def write_npz(path: Path, raw) -> Path:
     (x_train, y_train), (x_test, y_test) = raw
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
+
+
+def constant_model(probabilities):
+    """A model of this package that gives the same probabilities (10, summing to 1) for every image: its last Dense
+    layer's kernel is zero and its bias the log-probabilities."""
+    model = build_model()
+    dense = model.layers[-2]
+    kernel, _ = dense.get_weights()
+    dense.set_weights([np.zeros_like(kernel), np.log(np.asarray(probabilities, np.float32))])
+    return model
+
+
+# Three members whose mean says 2, while each member, and the mean of any two, says 1, 3 or 4: an "ensemble" that
+# leaves out a member, or is one member, gives other answers.
+MEMBER_PROBABILITIES = [
+    [0.01, 0.6, 0.3, 0.02, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01],
+    [0.01, 0.02, 0.3, 0.6, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01],
+    [0.01, 0.02, 0.3, 0.02, 0.6, 0.01, 0.01, 0.01, 0.01, 0.01],
+]

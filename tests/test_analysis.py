@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from mnist_cnn.analysis import confusion_matrix, format_scores, most_confident_errors, per_class_scores
+from mnist_cnn.analysis import (
+    confusion_matrix,
+    evaluation_report,
+    format_scores,
+    most_confident_errors,
+    per_class_scores,
+)
+from mnist_cnn.model import ensemble_probabilities
+
+from conftest import MEMBER_PROBABILITIES, constant_model
 
 
 def test_confusion_matrix_and_scores_by_hand():
@@ -29,3 +38,24 @@ def test_most_confident_mistakes_first():
     assert most_confident_errors(true, probabilities).tolist() == [1, 2]
     assert most_confident_errors(true, probabilities, count=1).tolist() == [1]
     assert most_confident_errors(np.array([0, 1, 1, 1]), probabilities).tolist() == []
+
+
+def test_an_ensemble_is_the_mean_of_all_its_members_probabilities(sample_data):
+    images, one_hot = sample_data[1][0][:50], sample_data[1][1][:50]
+    members = [constant_model(probabilities) for probabilities in MEMBER_PROBABILITIES]
+    expected = np.mean(MEMBER_PROBABILITIES, axis=0)
+    np.testing.assert_allclose(ensemble_probabilities(members, images), np.tile(expected, (50, 1)), atol=1e-6)
+    report = evaluation_report(members, (images, one_hot))
+    assert (report.predicted_labels == 2).all()  # each member, or any two, would say 1, 3 or 4
+    np.testing.assert_allclose(report.probabilities, np.tile(expected, (50, 1)), atol=1e-6)
+    one = evaluation_report(members[0], (images, one_hot))  # one model is an ensemble of one
+    np.testing.assert_allclose(one.probabilities, np.tile(MEMBER_PROBABILITIES[0], (50, 1)), atol=1e-6)
+
+
+def test_report_scores_follow_from_the_probabilities(sample_data):
+    images, one_hot = sample_data[1][0][:40], sample_data[1][1][:40]
+    report = evaluation_report(constant_model(MEMBER_PROBABILITIES[0]), (images, one_hot))
+    labels = one_hot.argmax(axis=1)
+    assert report.accuracy == pytest.approx((labels == 1).mean())
+    assert report.loss == pytest.approx(-np.log(np.array(MEMBER_PROBABILITIES[0])[labels]).mean(), rel=1e-5)
+    assert report.matrix[:, 1].tolist() == np.bincount(labels, minlength=10).tolist()  # all taken for a 1

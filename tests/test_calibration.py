@@ -1,10 +1,11 @@
 """Calibration: the error measure on cases worked by hand, and a fitted temperature that fixes overconfidence."""
 
+import keras
 import numpy as np
 import pytest
 
 from mnist_cnn.calibration import apply_temperature, expected_calibration_error, fit_temperature, with_temperature
-from mnist_cnn.model import build_model
+from mnist_cnn.model import build_model, load_model, predict_probabilities, save_model
 
 
 def test_calibration_error_on_a_hand_made_case():
@@ -38,9 +39,22 @@ def test_fitted_temperature_recovers_the_one_that_made_the_labels():
     assert expected_calibration_error(calibrated, labels) < 0.02 < expected_calibration_error(overconfident, labels)
 
 
-def test_temperature_applied_to_the_model_scales_its_logits():
+def test_temperature_applied_to_the_model_divides_all_its_logits_and_survives_saving(tmp_path):
     model = build_model()
-    images = np.random.default_rng(1).random((8, 28, 28, 1), dtype=np.float32)
-    before = model.predict_on_batch(images)
+    dense = model.layers[-2]
+    rng = np.random.default_rng(1)
+    kernel, bias = (rng.normal(0, 1, weight.shape).astype(np.float32) for weight in dense.get_weights())
+    dense.set_weights([kernel, bias])  # a bias that is not zero, as after training
+    images = rng.random((8, 28, 28, 1), dtype=np.float32)
+    features = keras.Sequential(model.layers[:-2])(images)  # what the last Dense layer sees
+    logits = keras.ops.convert_to_numpy(features) @ kernel + bias
+
     apply_temperature(model, 3.0)
-    np.testing.assert_allclose(model.predict_on_batch(images), with_temperature(before, 3.0), atol=1e-5)
+    new_kernel, new_bias = dense.get_weights()
+    np.testing.assert_allclose(new_kernel, kernel / 3.0, rtol=1e-6)
+    np.testing.assert_allclose(new_bias, bias / 3.0, rtol=1e-6)
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits / 3.0))
+    np.testing.assert_allclose(predict_probabilities(model, images), expected, atol=1e-6)
+    # Any program that loads the saved model gets the calibrated probabilities.
+    loaded = load_model(save_model(model, tmp_path / "model.keras"))
+    np.testing.assert_allclose(predict_probabilities(loaded, images), expected, atol=1e-6)

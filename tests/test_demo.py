@@ -41,11 +41,15 @@ def test_upload_through_the_api_answers_as_predict_does(server, trained_run, raw
     path = tmp_path / "digit.png"
     Image.fromarray(255 - raw_sample[1][0][5]).resize((200, 200)).save(path)
     expected = predict_files(trained_run.model, [path], top=3)[0]
-    top, seen, message = Client(server, verbose=False).predict(handle_file(path), api_name="/predict_image")
+    top, seen, why, message = Client(server, verbose=False).predict(handle_file(path), api_name="/predict_image")
     assert top["label"] == str(expected.digit)
     confidences = {item["label"]: item["confidence"] for item in top["confidences"]}
     assert confidences == pytest.approx({str(digit): probability for digit, probability in expected.top}, abs=1e-4)
     assert np.asarray(Image.open(seen)).shape[:2] == (280, 280)  # the 28x28 input, enlarged
+    heat = np.asarray(Image.open(why).convert("RGB")).astype(int)
+    assert heat.shape == (280, 280, 3)
+    red_ink = heat[..., 0] - heat[..., 2]  # the map says which ink spoke for the answer
+    assert red_ink.max() > 60
     assert f"reads a **{expected.digit}**" in message
 
 
@@ -54,8 +58,14 @@ def test_a_blank_or_broken_upload_gets_a_message(server, tmp_path):
     (tmp_path / "broken.png").write_text("not an image")
     client = Client(server, verbose=False)
     for name, reason in (("blank.png", "no digit found"), ("broken.png", "not a readable image")):
-        top, seen, message = client.predict(handle_file(tmp_path / name), api_name="/predict_image")
-        assert top in ({}, None) and seen is None and message.startswith("No digit to read: ") and reason in message
+        top, seen, why, message = client.predict(handle_file(tmp_path / name), api_name="/predict_image")
+        assert (
+            top in ({}, None)
+            and seen is None
+            and why is None
+            and message.startswith("No digit to read: ")
+            and reason in message
+        )
 
 
 @pytest.mark.skipif(
@@ -91,6 +101,7 @@ def test_drawing_a_one_in_a_real_browser(server, tmp_path):
         wait.until(lambda _: "reads a" in message.text)
         assert "The model reads a 1," in message.text, message.text
         assert "1" in browser.find_element(By.ID, "prediction").text
+        wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#why img"))  # the map beside the answer
         if SCREENSHOT:
             browser.save_screenshot(SCREENSHOT)
     finally:

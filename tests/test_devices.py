@@ -1,21 +1,27 @@
-"""Several devices (two logical CPUs stand in for two GPUs) and XLA: they train, and as well as one device."""
+"""Several devices (two CPUs stand in for two GPUs) and XLA: they train, and as well as one device."""
 
 import json
+import os
 import subprocess
 import sys
 
+import keras
 import pytest
 
+from mnist_cnn.backend import BackendError
 from mnist_cnn.config import ConfigError, config_for
 from mnist_cnn.devices import scaled_for
 from mnist_cnn.train import train_and_evaluate
 
 TWO_CPUS = """
 import json
-import tensorflow as tf
+import keras
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+if keras.backend.backend() == "tensorflow":  # JAX is given two CPUs by XLA_FLAGS
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from mnist_cnn.config import config_for
 from mnist_cnn.data import load_data
@@ -28,7 +34,7 @@ for devices, batch_size, learning_rate in (("2", 64, 0.001), ("1", 128, 0.002)):
     config = config_for("seed", epochs=4, batch_size=batch_size, learning_rate=learning_rate, devices=devices)
     result = train_and_evaluate(config, data, verbose=0)
     runs[devices] = {
-        "replicas": result.devices,
+        "replicas": len(result.devices),
         "batch_size": result.trained_config.batch_size,
         "learning_rate": result.trained_config.learning_rate,
         "accuracy": result.test_accuracy,
@@ -37,8 +43,10 @@ print(json.dumps(runs))
 """
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras trains on one device on PyTorch")
 def test_two_devices_train_data_parallel_as_well_as_one():
-    finished = subprocess.run([sys.executable, "-c", TWO_CPUS], capture_output=True, text=True)
+    environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    finished = subprocess.run([sys.executable, "-c", TWO_CPUS], capture_output=True, text=True, env=environment)
     assert finished.returncode == 0, finished.stderr[-3000:]
     runs = json.loads(finished.stdout.strip().splitlines()[-1])
     assert runs["2"]["replicas"] == 2 and runs["1"]["replicas"] == 1
@@ -55,10 +63,20 @@ def test_scaling_and_bad_device_counts(sample_data):
     assert scaled_for(config, 1) is config
     with pytest.raises(ConfigError, match="devices must be 'all' or a number"):
         config_for("seed", devices="two")
-    with pytest.raises(ConfigError, match="99 asked for, but this machine has"):
+    with pytest.raises(BackendError, match="99 asked for, but this machine has"):
         train_and_evaluate(config_for("seed", devices="99", epochs=1, steps_per_epoch=1), sample_data)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="only PyTorch refuses several devices")
+def test_several_devices_on_pytorch_are_one_clear_error(monkeypatch, sample_data):
+    monkeypatch.setattr("mnist_cnn.backend.available_devices", lambda: ["cuda:0", "cuda:1"])
+    with pytest.raises(BackendError, match="Keras trains on one device on the PyTorch backend: use the JAX or"):
+        train_and_evaluate(config_for("seed", devices="2", epochs=1, steps_per_epoch=1), sample_data)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="torch.compile takes over a minute to compile on a 2-core CPU"
+)
 def test_xla_compiled_training_learns(sample_data):
     config = config_for("seed", epochs=2, steps_per_epoch=8, jit_compile=True)
     result = train_and_evaluate(config, sample_data, verbose=0)

@@ -1,11 +1,20 @@
 """Exports for serving: each loaded by its own runtime predicts what the Keras model predicts."""
 
+import keras
 import numpy as np
 import pytest
 
 from mnist_cnn.cli import main
 from mnist_cnn.config import config_for
-from mnist_cnn.export import FORMATS, ExportError, as_float32, check_format, export_model, exported_predictor
+from mnist_cnn.export import (
+    EXPORTS_FROM,
+    FORMATS,
+    ExportError,
+    as_float32,
+    check_format,
+    export_model,
+    exported_predictor,
+)
 from mnist_cnn.model import save_model
 from mnist_cnn.train import train_and_evaluate
 
@@ -15,6 +24,8 @@ TOLERANCE = 1e-5
 
 @pytest.mark.parametrize("export_format", list(FORMATS))
 def test_export_predicts_as_the_keras_model(trained_run, sample_data, tmp_path, export_format, capsys):
+    if keras.backend.backend() not in EXPORTS_FROM[export_format]:
+        pytest.skip(f"{export_format} exports from TensorFlow only (the error is tested below)")
     model_path = save_model(trained_run.model, tmp_path / "model.keras")
     assert main(["export", str(model_path), "--format", export_format]) == 0
     path = {"saved_model": "model_saved_model", "litert": "model.tflite", "onnx": "model.onnx"}[export_format]
@@ -39,14 +50,27 @@ def test_a_mixed_precision_model_is_exported_in_float32(sample_data, tmp_path):
 
 
 def test_a_file_name_without_the_formats_suffix_is_one_clear_error(trained_run, tmp_path):
-    with pytest.raises(ExportError, match=r"model.bin: a litert export's name must end in .tflite"):
-        export_model(trained_run.model, tmp_path / "model.bin", "litert")
+    with pytest.raises(ExportError, match=r"model.bin: an export to onnx must be named \*.onnx"):
+        export_model(trained_run.model, tmp_path / "model.bin", "onnx")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_or_unavailable_formats_are_one_clear_error(monkeypatch):
     with pytest.raises(ExportError, match="unknown export format 'tfjs'"):
         check_format("tfjs")
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: None if name == "tf2onnx" else object())
-    with pytest.raises(ExportError, match=r"the onnx export needs tf2onnx: pip install 'mnist-cnn\[export\]'"):
+    converter = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "onnxscript"}[keras.backend.backend()]
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None if name == converter else object())
+    with pytest.raises(
+        ExportError,
+        match=rf"the onnx export on {keras.backend.backend()} needs {converter}: pip install 'mnist-cnn\[export\]'",
+    ):
         check_format("onnx")
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="TensorFlow exports every format")
+@pytest.mark.parametrize("export_format", ["saved_model", "litert"])
+def test_tensorflows_formats_on_another_backend_say_how_to_get_them(trained_run, tmp_path, export_format, capsys):
+    model_path = save_model(trained_run.model, tmp_path / "model.keras")
+    assert main(["export", str(model_path), "--format", export_format]) == 1
+    assert capsys.readouterr().err.startswith(f"error: the {export_format} export needs the TensorFlow backend")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.keras"]

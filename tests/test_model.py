@@ -1,7 +1,10 @@
 """The model is the seed's exactly; it saves, reloads and is refused when a file is not ours."""
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import keras
@@ -9,8 +12,9 @@ import numpy as np
 import pytest
 
 from mnist_cnn import model as model_module
+from mnist_cnn.backend import BACKENDS, installed
 from mnist_cnn.errors import ModelFileError
-from mnist_cnn.model import build_model, load_model, plot_architecture, save_model
+from mnist_cnn.model import build_model, load_model, plot_architecture, predict_probabilities, save_model
 
 # The seed notebook's model.summary(): layer type, output shape, parameters.
 SEED_SUMMARY = [
@@ -43,7 +47,8 @@ def test_model_is_the_seeds_layer_by_layer():
 
 
 def test_outputs_are_probabilities():
-    probabilities = build_model()(np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)).numpy()
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    probabilities = keras.ops.convert_to_numpy(build_model()(images))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
@@ -117,3 +122,36 @@ def test_model_files_that_are_not_ours_are_refused(tmp_path, trained_run, make_f
 def test_model_file_name_must_end_in_keras(trained_run, tmp_path):
     with pytest.raises(ModelFileError, match="must end in .keras"):
         save_model(trained_run.model, tmp_path / "model.h5")
+
+
+PREDICT_ON_ANOTHER_BACKEND = """
+import sys
+
+import numpy as np
+
+from mnist_cnn.model import load_model, predict_probabilities
+
+model = load_model(sys.argv[1])
+np.save(sys.argv[3], predict_probabilities(model, np.load(sys.argv[2])))
+print(model.name)
+"""
+
+
+@pytest.mark.parametrize("other", BACKENDS)
+def test_a_model_saved_on_one_backend_predicts_the_same_on_the_others(trained_run, sample_data, tmp_path, other):
+    if other == keras.backend.backend():
+        pytest.skip("the backend that saved the model: other tests load it there")
+    if not installed(other):
+        pytest.skip(f"{other} is not installed")
+    model_path = save_model(trained_run.model, tmp_path / "model.keras")
+    images = sample_data[1][0][:200]
+    np.save(tmp_path / "images.npy", images)
+    finished = subprocess.run(
+        [sys.executable, "-c", PREDICT_ON_ANOTHER_BACKEND, model_path, tmp_path / "images.npy", tmp_path / "out.npy"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": other},
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    expected = predict_probabilities(trained_run.model, images)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)

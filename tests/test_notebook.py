@@ -47,7 +47,16 @@ def test_committed_with_the_outputs_of_a_full_run_on_the_full_mnist(notebook):
 
 def test_stored_outputs_hold_no_tensorflow_log_lines(notebook):
     outputs = "".join(all_outputs(cell) for cell in code_cells(notebook))
-    for noise in ("absl::InitializeLog", "I0000 ", "W0000 ", "E0000 ", "oneDNN", "cuda", "cpu_feature_guard"):
+    for noise in (
+        "absl::InitializeLog",
+        "I0000 ",
+        "W0000 ",
+        "E0000 ",
+        "oneDNN",
+        "cuda",
+        "cpu_feature_guard",
+        "WARNING:",
+    ):
         assert noise not in outputs, noise
 
 

@@ -1,0 +1,110 @@
+"""The package and the seed notebook's code on each Keras backend (TensorFlow, JAX, PyTorch), measured in the same run.
+
+    python benchmarks/backends.py --data ../shared/data [--rounds 3] [--train-images 6400]
+
+Each round measures every runner on every backend once, each in a fresh process (benchmarks/measure.py with
+KERAS_BACKEND set), in an order that rotates from round to round; the table gives medians over the rounds, and each
+figure against the seed code on TensorFlow (the seed notebook as it ran) and on the same backend. Training: one epoch
+of --train-images images after a warm-up epoch. The `augment` row is the `accurate` recipe's input pipeline alone
+(mnist_cnn.pipeline, shuffling, shifting and rotating batches of 128), which is the same NumPy code on every backend.
+Results go to benchmarks/results/backends.json and .md, and the Markdown is printed.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mnist_cnn.backend import BACKENDS, installed
+
+HERE = Path(__file__).parent
+RUNNERS = ("seed", "package-seed", "package-fast-float32", "package-fast")
+PIPELINE = """
+import json, sys, time
+from mnist_cnn.config import config_for
+from mnist_cnn.data import load_data
+from mnist_cnn.pipeline import TrainingBatches
+(train, _) = load_data(sys.argv[1], sys.argv[2] or None)
+batches = TrainingBatches(train, config_for("accurate"))
+start = time.perf_counter()
+count = sum(len(batches[index][0]) for index in range(len(batches)))
+print(json.dumps({"images_per_s": count / (time.perf_counter() - start)}))
+"""
+
+
+def measure(backend: str, runner: str, args: argparse.Namespace) -> float:
+    """Training images a second of one runner on one backend, in a fresh process."""
+    command = [sys.executable, str(HERE / "measure.py"), runner, "speed", "--dataset", args.dataset]
+    command += ["--train-images", str(args.train_images), *(["--data", args.data] if args.data else [])]
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    if finished.returncode != 0:
+        raise SystemExit(f"{runner} on {backend} failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])["train_images_per_s"]
+
+
+def pipeline_rate(args: argparse.Namespace) -> float:
+    command = [sys.executable, "-c", PIPELINE, args.dataset, args.data or ""]
+    finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if finished.returncode != 0:
+        raise SystemExit(f"the pipeline failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])["images_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=6400)
+    args = parser.parse_args()
+    backends = [backend for backend in BACKENDS if installed(backend)]
+    pairs = [(backend, runner) for backend in backends for runner in RUNNERS]
+    rates: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+    pipeline: list[float] = []
+    started = time.perf_counter()
+    for round_number in range(args.rounds):
+        shift = round_number * len(RUNNERS) % len(pairs)
+        for backend, runner in pairs[shift:] + pairs[:shift]:
+            rates[backend, runner].append(measure(backend, runner, args))
+            print(f"  round {round_number + 1} {backend} {runner}: {rates[backend, runner][-1]:.0f}", file=sys.stderr)
+        pipeline.append(pipeline_rate(args))
+    median = {pair: statistics.median(values) for pair, values in rates.items()}
+    reference = median.get(("tensorflow", "seed"))
+    lines = [
+        f"Training images/s on this CPU ({os.cpu_count()} cores), medians of {args.rounds} rounds of one epoch of "
+        f"{args.train_images:,} images after a warm-up epoch, {args.dataset}; "
+        f"{time.perf_counter() - started:.0f} s in all.",
+        "",
+        "| backend | runner | train images/s | vs seed code on TensorFlow | vs seed code on this backend |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for backend, runner in pairs:
+        rate = median[backend, runner]
+        versus_tf = f"{rate / reference:.2f}" if reference else "n/a"
+        lines.append(f"| {backend} | {runner} | {rate:,.0f} | {versus_tf} | {rate / median[backend, 'seed']:.2f} |")
+    lines += [
+        "",
+        f"The `accurate` recipe's input pipeline alone (shuffle, shift, rotate; NumPy and SciPy, any backend): "
+        f"{statistics.median(pipeline):,.0f} images/s.",
+        "",
+    ]
+    table = "\n".join(lines)
+    results = {
+        "rounds": args.rounds,
+        "train_images": args.train_images,
+        "rates": {f"{backend} {runner}": values for (backend, runner), values in rates.items()},
+        "pipeline_images_per_s": pipeline,
+    }
+    sys.path.insert(0, str(HERE))
+    from run_all import write_results
+
+    write_results("backends", results, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The run folder: what a training run with an output folder keeps there, and how it resumes as the same run.
+
+model.keras    the trained (and calibrated) model        history.json   each epoch's losses and accuracies
+best.keras     the epoch with the best validation score  results.json   settings, test scores, timings
+epochs.csv     the log of each finished epoch            run.json       an unfinished run's settings
+backup/        Keras' BackupAndRestore: what a killed run resumes from, until the run is saved
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+from mnist_cnn.config import Config
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.files import atomic_path, write_json
+from mnist_cnn.model import save_model
+
+if TYPE_CHECKING:
+    from mnist_cnn.train import RunResult
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Keeps each epoch's logs in a CSV file, rewritten whole through a temporary file at every epoch's end, so that
+    a killed run never leaves half a row (Keras' CSVLogger appends in place)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        rows = read_epoch_rows(self.path) if self.path.exists() else {}
+        rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}
+        keys = sorted({key for row in rows.values() for key in row})
+        with atomic_path(self.path) as temporary, open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=["epoch", *keys])
+            writer.writeheader()
+            writer.writerows({"epoch": number, **rows[number]} for number in sorted(rows))
+
+
+class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed."""
+
+    def __init__(self, path: Path, monitor: str = "val_accuracy", best_so_far: float | None = None) -> None:
+        self.final_path = Path(path)
+        self.temporary_path = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
+        super().__init__(
+            str(self.temporary_path),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best_so_far,
+        )
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.temporary_path.unlink(missing_ok=True)  # Half a model from a save that was killed.
+        super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.temporary_path.exists():  # Saved in this epoch: a new best.
+            self.temporary_path.replace(self.final_path)
+
+
+@dataclass
+class RunFiles:
+    """Where a run with an output folder keeps its files."""
+
+    folder: Path
+
+    model: Path = field(init=False)
+    best_model: Path = field(init=False)
+    history: Path = field(init=False)
+    results: Path = field(init=False)
+    epoch_log: Path = field(init=False)
+    backup: Path = field(init=False)
+    run_config: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
+        self.model = self.folder / "model.keras"
+        self.best_model = self.folder / "best.keras"
+        self.history = self.folder / "history.json"
+        self.results = self.folder / "results.json"
+        self.epoch_log = self.folder / "epochs.csv"
+        self.backup = self.folder / "backup"
+        self.run_config = self.folder / "run.json"
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the folder holds a run that was interrupted: its backup is there until the run is saved."""
+        return self.backup.exists()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the folder holds a run that was saved to the end."""
+        return self.model.exists() and not self.unfinished
+
+    def discard_unfinished(self) -> None:
+        """Forget an interrupted run, so that the next one starts afresh."""
+        shutil.rmtree(self.backup, ignore_errors=True)
+        for path in (self.epoch_log, self.run_config, self.best_model):
+            path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Forget whatever run the folder holds, finished or not: its files, and only its files, are removed."""
+        self.discard_unfinished()
+        for path in (self.model, self.history, self.results):
+            path.unlink(missing_ok=True)
+
+
+class RunConflictError(MnistCnnError):
+    """An output folder holds an unfinished run with other settings than the run asked for."""
+
+
+def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Callback]:
+    """Callbacks that keep a run safe on disk: the per-epoch log, the resumable backup and, where the run
+    `validates`, the model of the epoch with the best validation accuracy.
+
+    The log comes before the backup so that a run killed between the two redoes the epoch (its row is then
+    written again and `read_epoch_log` keeps the last) rather than skipping its row.
+    """
+    callbacks = [
+        EpochLog(files.epoch_log),
+        # Deleted by save_run once the model is saved, not by Keras when training ends.
+        keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False),
+    ]
+    if validates:
+        monitor = "val_accuracy"
+        earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+        best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
+        callbacks.append(BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far))
+    return callbacks
+
+
+def read_epoch_rows(path: Path) -> dict[int, dict[str, float]]:
+    """Each epoch's logged values from a CSV epoch log; the last row of an epoch wins, and a row that is not whole
+    (a run killed while an older version appended it) is skipped."""
+    rows: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            try:
+                epoch = int(row.pop("epoch"))
+                rows[epoch] = {key: float(value) for key, value in row.items()}
+            except (TypeError, ValueError):
+                continue
+    return rows
+
+
+def read_epoch_log(path: Path) -> dict[str, list[float]]:
+    """The history of a run from its CSV epoch log, across resumptions: a list of values per logged quantity."""
+    rows = read_epoch_rows(path)
+    epochs = [rows[epoch] for epoch in sorted(rows)]
+    return {key: [row[key] for row in epochs] for key in epochs[0]} if epochs else {}
+
+
+@contextlib.contextmanager
+def run_lock(files: RunFiles | None) -> Iterator[None]:
+    """Hold the run folder for this process while the block runs, so that two runs never write into one folder.
+
+    The lock is the operating system's (flock on the folder itself): it goes with the process, so a killed run
+    never leaves it stuck. Where there is no flock (Windows), nothing is locked.
+    """
+    if files is None or fcntl is None:
+        yield
+        return
+    if files.folder.exists() and not files.folder.is_dir():
+        raise RunConflictError(f"{files.folder}: exists and is not a folder: choose another --output")
+    files.folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(files.folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunConflictError(
+                f"{files.folder} is in use by another training run: wait for it to end, or choose another --output"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def start_run(files: RunFiles, settings: dict, restart: bool = False, replace_finished: bool = False) -> float:
+    """Get an output folder ready for a run with these settings; return the training time of its part done already.
+
+    An unfinished run there with the same settings is resumed; with other settings, RunConflictError names what
+    differs and leaves it untouched. A finished run there is kept (RunConflictError) unless `replace_finished`.
+    `restart` discards whatever run is there, finished or not.
+    """
+    files.folder.mkdir(parents=True, exist_ok=True)
+    if restart or (files.finished and replace_finished):
+        files.discard()
+    if files.finished:
+        raise RunConflictError(
+            f"{files.folder} holds a finished run ({files.model.name}): --restart replaces it, or choose another "
+            "--output"
+        )
+    if files.unfinished and files.run_config.exists():
+        earlier = json.loads(files.run_config.read_text())
+        differences = [
+            f"{name} {earlier.get(name)!r} -> {value!r}"
+            for name, value in settings.items()
+            if earlier.get(name) != value
+        ]
+        if differences:
+            raise RunConflictError(
+                f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
+                "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
+            )
+    if not files.unfinished:
+        files.discard()  # what an earlier run left half done, before it made its backup
+        write_json(files.run_config, settings)
+        return 0.0
+    history = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+    return history.get("elapsed_s", [0.0])[-1]
+
+
+def save_run(result: RunResult, config: Config) -> None:
+    """Write the model, history and results of a finished run, each atomically, and drop the backup."""
+    files = result.files
+    save_model(result.model, files.model)
+    write_json(files.history, result.history)
+    write_json(
+        files.results,
+        {
+            "config": dataclasses.asdict(config),
+            "train_images": result.train_size,
+            "validation_images": result.validation_size,
+            "precision": result.precision,
+            "backend": result.backend,
+            "devices": result.devices,
+            "trained_config": dataclasses.asdict(result.trained_config),
+            "temperature": result.temperature,
+            "test_loss": result.test_loss,
+            "test_accuracy": result.test_accuracy,
+            "test_calibration_error": result.test_calibration_error,
+            "timings_s": result.timings,
+        },
+    )
+    shutil.rmtree(files.backup, ignore_errors=True)
+    files.run_config.unlink(missing_ok=True)

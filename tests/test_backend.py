@@ -1,0 +1,91 @@
+"""The backend is chosen the Keras way, TensorFlow is imported only on TensorFlow, and without TensorFlow the package
+picks an installed backend and runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from mnist_cnn import backend
+from mnist_cnn.backend import BackendError, choose_backend, configured_backend
+
+# Python as a user runs it, with TensorFlow hidden as if it were not installed, then the given code.
+WITHOUT_TENSORFLOW = "import sys; sys.modules['tensorflow'] = None\n"
+
+
+def run_python(code, **environment):
+    changes = {key: value for key, value in environment.items() if value is not None}
+    env = {**os.environ, **changes}
+    for name in [key for key, value in environment.items() if value is None]:
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_the_backend_comes_from_keras_backend_then_keras_json(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert configured_backend() == "torch"
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert configured_backend() is None
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    assert configured_backend() == "jax"
+
+
+def test_a_backend_other_than_the_running_one_is_one_clear_error():
+    other = next(name for name in backend.BACKENDS if name != keras.backend.backend())
+    with pytest.raises(BackendError, match=f"Keras already runs on {keras.backend.backend()}: choose the backend"):
+        choose_backend(other)
+    assert choose_backend(keras.backend.backend()) == keras.backend.backend()
+    with pytest.raises(BackendError, match="unknown backend 'mxnet'"):
+        choose_backend("mxnet")
+
+
+@pytest.mark.parametrize("chosen", ["jax", "torch"])
+def test_the_package_imports_no_tensorflow_on_another_backend(chosen):
+    if not backend.installed(chosen):
+        pytest.skip(f"{chosen} is not installed")
+    code = "import sys\nimport mnist_cnn.cli, mnist_cnn.demo, mnist_cnn.export\nprint('tensorflow' in sys.modules)"
+    finished = run_python(code, KERAS_BACKEND=chosen)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.split() == ["False"]
+
+
+def test_without_tensorflow_the_command_line_picks_an_installed_backend_and_trains(tmp_path):
+    if not (backend.installed("jax") or backend.installed("torch")):
+        pytest.skip("neither JAX nor PyTorch is installed")
+    code = WITHOUT_TENSORFLOW + (
+        "from mnist_cnn.__main__ import main\n"
+        f"sys.exit(main(['train', '--dataset', 'sample', '--dry-run', '--output', {str(tmp_path / 'run')!r}]))"
+    )
+    finished = run_python(code, KERAS_BACKEND=None, KERAS_HOME=str(tmp_path))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    expected = "jax" if backend.installed("jax") else "torch"
+    assert f"Backend: {expected}; devices: " in finished.stdout
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["backend"] == expected
+
+
+def test_a_backend_that_is_not_installed_is_one_clear_error(tmp_path):
+    code = (
+        WITHOUT_TENSORFLOW
+        + "from mnist_cnn.__main__ import main\nsys.exit(main(['--backend', 'tensorflow', 'summary']))"
+    )
+    finished = run_python(code, KERAS_BACKEND=None, KERAS_HOME=str(tmp_path))
+    assert finished.returncode == 1
+    assert finished.stderr.strip().splitlines() == [
+        "error: the tensorflow backend is not installed: pip install 'mnist-cnn[tensorflow]', or choose another with "
+        f"KERAS_BACKEND or --backend ({', '.join(name for name in ('jax', 'torch') if backend.installed(name))} here)"
+    ]
+
+
+@pytest.mark.parametrize("flag_first", [True, False], ids=["before", "after"])
+def test_the_backend_flag_chooses_the_backend(tmp_path, flag_first):
+    chosen = "torch" if backend.installed("torch") else "tensorflow"
+    args = ["--backend", chosen, "summary"] if flag_first else ["summary", "--backend", chosen]
+    args += ["--diagram", str(tmp_path / "cnn.png")]
+    code = f"import sys\nfrom mnist_cnn.__main__ import main\nsys.exit(main({args!r}))"
+    finished = run_python(code, KERAS_BACKEND=None)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.startswith(f"Backend: {chosen}\n")

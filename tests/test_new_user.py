@@ -1,0 +1,203 @@
+"""Tried as a new user would, second round: one folder one run, a finished run kept, every bad value named, one odd
+file never ends the batch, data files checked before they are read, messages that say what and where."""
+
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_cnn import predict as predict_module
+from mnist_cnn.cli import main
+from mnist_cnn.config import config_for
+from mnist_cnn.data import read_data_file
+from mnist_cnn.errors import DataError, ModelFileError
+from mnist_cnn.files import write_json
+from mnist_cnn.model import load_model, save_model
+from mnist_cnn.predict import predict_files
+from mnist_cnn.runs import RunFiles, run_lock
+from mnist_cnn.train import DivergedError, check_converged
+
+QUICK = ["--dataset", "sample", "--epochs", "1", "--steps-per-epoch", "2"]
+HOLD_THE_FOLDER = """
+import sys, time
+from mnist_cnn.runs import RunFiles, run_lock
+with run_lock(RunFiles(sys.argv[1])):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_run_in_the_same_folder_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_FOLDER, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert main(["train", *QUICK, "--output", str(folder)]) == 1
+        error = capsys.readouterr().err
+        assert (
+            error
+            == f"error: {folder} is in use by another training run: wait for it to end, or choose another --output\n"
+        )
+        assert list(folder.iterdir()) == []  # nothing of the other run's touched, nothing written
+    finally:
+        holder.kill()  # as a killed run dies: its lock goes with it
+        holder.wait()
+    with run_lock(RunFiles(folder)):
+        pass
+
+
+def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert main(["train", *QUICK, "--recipe", "fast", "--output", str(folder)]) == 0
+    model_bytes = (folder / "model.keras").read_bytes()
+    capsys.readouterr()
+    assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {folder} holds a finished run (model.keras): --restart replaces it, or choose another --output\n"
+    )
+    assert (folder / "model.keras").read_bytes() == model_bytes
+    assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder), "--restart"]) == 0
+    saved = capsys.readouterr().out
+    assert "best.keras" not in saved and not (folder / "best.keras").exists()  # the fast run's is gone with it
+    assert json.loads((folder / "results.json").read_text())["config"]["validation_split"] == 0
+
+
+def test_replace_trains_again_over_a_finished_run(tmp_path):
+    folder = tmp_path / "run"
+    assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder)]) == 0
+    assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder), "--replace", "--seed", "7"]) == 0
+    assert json.loads((folder / "results.json").read_text())["config"]["seed"] == 7
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--learning-rate", "nan"], "error: learning_rate must be in (0, 10], not nan"),
+        (["--learning-rate", "-1"], "error: learning_rate must be in (0, 10], not -1.0"),
+        (["--warmup-epochs", "nan"], "error: warmup_epochs must be in [0, 1], not nan"),
+        (["--seed", "-1"], "error: seed must be in [0, 4,294,967,295], not -1"),
+        (["--kernel-size", "30"], "error: kernel_size 30 with pool_size 2 leaves the last convolution 3x3 pixels"),
+        (["--dropout", "1"], "error: dropout must be in [0, 1), not 1.0"),
+    ],
+)
+def test_every_setting_is_checked_where_it_enters(flags, message, tmp_path, capsys):
+    assert main(["train", *QUICK, "--output", str(tmp_path / "run"), *flags]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(message) and error.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_tensorboard_pointing_at_a_file_and_an_output_that_is_a_file_are_named(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["train", *QUICK, "--output", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "file")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: --tensorboard {tmp_path / 'file'}: not a folder (a file of that name is there)\n"
+    )
+    assert main(["train", *QUICK, "--output", str(tmp_path / "file")]) == 1
+    assert (
+        capsys.readouterr().err == f"error: {tmp_path / 'file'}: exists and is not a folder: choose another --output\n"
+    )
+
+
+def test_a_diverged_run_is_one_line_and_results_are_always_json(tmp_path):
+    class History:
+        history = {"loss": [2.3, math.nan]}
+
+    with pytest.raises(DivergedError, match=r"training diverged: the loss became nan in epoch 2; nothing was saved"):
+        check_converged(History(), config_for("seed"), None)
+    path = write_json(tmp_path / "results.json", {"test_loss": math.nan, "curve": [1.0, math.inf]})
+    assert json.loads(path.read_text()) == {"test_loss": None, "curve": [1.0, None]}
+
+
+def test_one_odd_file_is_its_own_error_and_the_others_are_predicted(trained_run, raw_sample, tmp_path, monkeypatch):
+    good = tmp_path / "good.png"
+    Image.fromarray(255 - raw_sample[1][0][0]).resize((112, 112)).save(good)
+    odd = tmp_path / "odd.png"
+    Image.fromarray(255 - raw_sample[1][0][1]).save(odd)
+    real = predict_module.image_to_mnist
+
+    def breaks_on_odd(grey, name="image"):
+        if name.endswith("odd.png"):
+            raise ZeroDivisionError("something no one foresaw")
+        return real(grey, name)
+
+    monkeypatch.setattr(predict_module, "image_to_mnist", breaks_on_odd)
+    first, second = predict_files(trained_run.model, [odd, good])
+    assert first.error == f"{odd}: cannot be read (ZeroDivisionError: something no one foresaw)"
+    assert second.error is None and second.digit is not None
+
+
+def test_infinite_pixels_and_an_exif_that_cannot_be_applied_still_give_a_digit(
+    trained_run, raw_sample, tmp_path, monkeypatch, caplog
+):
+    pixels = raw_sample[1][0][0].astype(np.float32)
+    pixels[0, 0], pixels[0, 1] = np.inf, np.nan
+    Image.fromarray(pixels, mode="F").save(tmp_path / "float.tif")
+    Image.fromarray(255 - raw_sample[1][0][0]).save(tmp_path / "phone.jpg")
+
+    real = predict_module.ImageOps.exif_transpose
+
+    def broken_exif(image, **options):  # as Pillow raises for a phone's mistyped EXIF tag
+        if options:  # Pillow's own calls, with in_place
+            return real(image, **options)
+        raise SyntaxError("not a TIFF file (header b'Exif' not valid)")
+
+    monkeypatch.setattr(predict_module.ImageOps, "exif_transpose", broken_exif)
+    predictions = predict_files(trained_run.model, [tmp_path / "float.tif", tmp_path / "phone.jpg"])
+    assert [prediction.error for prediction in predictions] == [None, None]
+    expected = predict_files(trained_run.model, [tmp_path / "phone.jpg"])[0].digit
+    assert predictions[1].digit == expected
+    assert f"note: {tmp_path / 'phone.jpg'}: its EXIF orientation cannot be applied" in caplog.text
+
+
+def test_data_files_of_the_wrong_kind_are_named_before_they_are_read(tmp_path):
+    np.save(tmp_path / "images.npy", np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(
+        DataError, match=r"images.npy: not a readable .npz archive of MNIST arrays \(a single NumPy array"
+    ):
+        read_data_file(tmp_path / "images.npy")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.writestr("x_train.npy", header.getvalue() + bytes(100))
+    started = time.perf_counter()
+    with pytest.raises(DataError, match=r"x_train.npy declares shape \(1000000000, 28, 28\) of uint8"):
+        read_data_file(tmp_path / "huge.npz")
+    assert time.perf_counter() - started < 5  # nothing of 784 GB was allocated
+
+
+def test_a_model_of_the_wrong_shape_says_its_shapes(tmp_path):
+    import keras
+
+    other = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)], name="mnist_cnn"
+    )
+    with pytest.raises(ModelFileError, match=r"found 'mnist_cnn' from \(None, 32, 32, 3\) to \(None, 10\)"):
+        load_model(save_model(other, tmp_path / "other.keras"))
+
+
+def test_the_demo_names_neither_the_servers_folder_nor_a_busy_port_wrongly(trained_run, tmp_path):
+    pytest.importorskip("gradio")
+    import socket
+
+    from mnist_cnn.demo import DemoError, check_port_free, predict_upload
+
+    broken = tmp_path / "server-temporary-folder" / "upload.png"
+    broken.parent.mkdir()
+    broken.write_text("not an image")
+    *_, message = predict_upload(trained_run.model, str(broken))
+    assert "upload.png" in message and str(broken.parent) not in message
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(DemoError, match=f"port {port} on 127.0.0.1 is in use .*: choose another with --port"):
+            check_port_free("127.0.0.1", port)
