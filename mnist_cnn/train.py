@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +128,33 @@ class ElapsedTime(keras.callbacks.Callback):
             logs["elapsed_s"] = self.earlier_s + time.perf_counter() - self.start
 
 
+class InterruptibleTraining(keras.callbacks.Callback):
+    """Makes Ctrl-C stop training on every backend.
+
+    On JAX the KeyboardInterrupt that Python raises on Ctrl-C can land inside NumPy's conversion of a JAX array, which
+    swallows it, and training goes on. While training runs, Ctrl-C is also noted here, and the next batch's end
+    raises KeyboardInterrupt from our own code.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.interrupted = False
+        self.previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous_handler = signal.signal(signal.SIGINT, self.note_interrupt)
+
+    def note_interrupt(self, signal_number: int, frame: object) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.previous_handler is not None:
+            signal.signal(signal.SIGINT, self.previous_handler)
+
+
 @dataclass
 class RunResult:
     """What a training run gives back: the model, per-epoch history, test scores and stage timings.
@@ -210,6 +239,7 @@ def train_and_evaluate(
             settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
             earlier_s = start_run(files, settings, restart, replace_finished)
         callbacks = [
+            InterruptibleTraining(),
             keras.callbacks.TerminateOnNaN(),
             ElapsedTime(earlier_s),
             *([tensorboard_callback(tensorboard_dir)] if tensorboard_dir is not None else []),
