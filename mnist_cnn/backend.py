@@ -23,8 +23,6 @@ from mnist_cnn.errors import MnistCnnError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "tensorflow"
-# The module each backend needs, as find_spec knows it.
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 class BackendError(MnistCnnError):
@@ -32,8 +30,8 @@ class BackendError(MnistCnnError):
 
 
 def installed(backend: str) -> bool:
-    """Whether the backend's library can be imported here (without importing it)."""
-    return importlib.util.find_spec(BACKEND_MODULES[backend]) is not None
+    """Whether the backend's library (a module of the backend's name) can be imported here, without importing it."""
+    return importlib.util.find_spec(backend) is not None
 
 
 def configured_backend() -> str | None:
@@ -149,27 +147,25 @@ def check_device_count(count: int, available: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def data_parallel(count: int) -> Iterator[int]:
-    """Within this block, models are built, compiled and trained data-parallel on `count` devices; yields `count`.
+def data_parallel(devices: list[str]) -> Iterator[None]:
+    """Within this block, models are built, compiled and trained data-parallel on `devices` (as
+    `mnist_cnn.devices.chosen_devices` checked them); with one device, nothing changes.
 
     TensorFlow: MirroredStrategy. JAX: Keras' own `keras.distribution.DataParallel`, which also runs across hosts once
     `keras.distribution.initialize()` (jax.distributed) has started on each. PyTorch: one device only.
     """
-    available = available_devices()
-    check_device_count(count, available)
-    if count == 1:
-        yield 1
-        return
-    if name() == "tensorflow":
+    if len(devices) == 1:
+        yield
+    elif name() == "tensorflow":
         import tensorflow as tf
 
-        with tf.distribute.MirroredStrategy(available[:count]).scope():
-            yield count
-        return
-    import keras
+        with tf.distribute.MirroredStrategy(devices).scope():
+            yield
+    else:
+        import keras
 
-    with keras.distribution.DataParallel(devices=available[:count]).scope():
-        yield count
+        with keras.distribution.DataParallel(devices=devices).scope():
+            yield
 
 
 def predicts_on_batch_correctly(model: object) -> bool:

@@ -9,14 +9,12 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import MnistCnnError
 
 
 class ConfigError(MnistCnnError, ValueError):
     """A hyperparameter out of its range or an unknown choice."""
-
-
-IMAGE_SIDE = 28
 
 
 def check_range(
@@ -107,7 +105,7 @@ class Config:
         check_range("learning_rate", self.learning_rate, 0, 10, low_open=True)
         check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs)
         # The fourth convolution ('valid') needs at least kernel_size pixels left after three poolings.
-        last_side = IMAGE_SIDE // self.pool_size // self.pool_size // self.pool_size
+        last_side = IMAGE_SIZE // self.pool_size // self.pool_size // self.pool_size
         if last_side < self.kernel_size:
             raise ConfigError(
                 f"kernel_size {self.kernel_size} with pool_size {self.pool_size} leaves the last convolution "

@@ -12,13 +12,13 @@ from mnist_cnn import backend
 from mnist_cnn.config import Config
 
 
-def device_count(devices: str) -> int:
-    """How many devices `devices` ("all" or a number) stands for here; BackendError where there are not that many,
-    or the backend cannot train on that many."""
+def chosen_devices(devices: str) -> list[str]:
+    """The names of the devices `devices` ("all" or a number) stands for here; BackendError where there are not that
+    many, or the backend cannot train on that many."""
     available = backend.available_devices()
     count = len(available) if devices == "all" else int(devices)
     backend.check_device_count(count, available)
-    return count
+    return available[:count]
 
 
 def scaled_for(config: Config, replicas: int) -> Config:

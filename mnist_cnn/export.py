@@ -54,10 +54,15 @@ def default_export_path(model_path: str | os.PathLike, export_format: str) -> Pa
     return model_path.with_suffix(SUFFIXES[export_format])
 
 
-def check_format(export_format: str) -> None:
-    """Raise ExportError for an unknown format, one this backend cannot export, or one whose packages are missing."""
+def check_known_format(export_format: str) -> None:
+    """Raise ExportError for a format this package does not know."""
     if export_format not in FORMATS:
         raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
+
+
+def check_format(export_format: str) -> None:
+    """Raise ExportError for an unknown format, one this backend cannot export, or one whose packages are missing."""
+    check_known_format(export_format)
     running = backend.name()
     if running not in EXPORTS_FROM[export_format]:
         raise ExportError(
@@ -103,8 +108,7 @@ def export_model(model: keras.Model, path: str | os.PathLike, export_format: str
 def exported_predictor(path: str | os.PathLike, export_format: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a batch of (N, 28, 28, 1) float32 images to their (N, 10) probabilities, run by the export's
     own runtime: TensorFlow, LiteRT's interpreter or onnxruntime."""
-    if export_format not in FORMATS:
-        raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
+    check_known_format(export_format)
     path = str(path)
     if export_format == "saved_model":
         import tensorflow as tf

@@ -22,7 +22,7 @@ from mnist_cnn.analysis import EvaluationReport, evaluation_report
 from mnist_cnn.calibration import apply_temperature, fit_temperature
 from mnist_cnn.config import Config
 from mnist_cnn.data import Split, split_validation
-from mnist_cnn.devices import device_count, scaled_for
+from mnist_cnn.devices import chosen_devices, scaled_for
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.model import build_model, predict_probabilities
 from mnist_cnn.pipeline import TrainingBatches
@@ -249,8 +249,8 @@ def train_and_evaluate(
 
         StopWatch.start("build")
         precision = set_precision(config.precision)
-        devices = device_count(config.devices)
-        trained_config = scaled_for(config, devices)
+        devices = chosen_devices(config.devices)
+        trained_config = scaled_for(config, len(devices))
         with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
             model = compile_model(build_model(trained_config), trained_config, len(train[0]))
             StopWatch.stop("build")
@@ -283,7 +283,7 @@ def train_and_evaluate(
             validation_size=0 if validation is None else len(validation[0]),
             precision=precision,
             backend=backend.name(),
-            devices=backend.available_devices()[:devices],
+            devices=devices,
             trained_config=trained_config,
             temperature=temperature,
             files=files,
