@@ -130,6 +130,37 @@ def jit_compile(requested: bool) -> bool:
     return True if name() == "jax" else requested
 
 
+# JAX's persistent compilation cache, as this package sets it where the user has not: every program kept, however
+# quickly it compiled, in at most 512 MiB (JAX deletes the entries used least recently beyond that).
+JAX_CACHE_MAX_BYTES = 512 * 2**20
+
+
+def compilation_cache_folder() -> Path:
+    """Where JAX keeps compiled programs between runs: $JAX_COMPILATION_CACHE_DIR, else mnist-cnn/jax in the user's
+    cache folder ($XDG_CACHE_HOME, else ~/.cache)."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-cnn" / "jax"
+
+
+def keep_compilations() -> None:
+    """Have JAX keep its compiled programs on disk, so that a second run loads its training step instead of compiling
+    it again: on an H100 that is most of a short run's time (README, "On a GPU"). Called on import, before anything
+    is compiled (JAX looks at its cache once, at the first compilation); settings the user made are kept."""
+    settings = {
+        "jax_compilation_cache_dir": str(compilation_cache_folder()),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_compilation_cache_max_size": JAX_CACHE_MAX_BYTES,
+    }
+    for setting, value in settings.items():
+        os.environ.setdefault(setting.upper(), str(value))  # read by JAX when it is imported
+    jax = sys.modules.get("jax")
+    if jax is not None:  # imported already: set what the user left at its default
+        for setting, value in settings.items():
+            if os.environ[setting.upper()] == str(value):
+                jax.config.update(setting, value)
+
+
 def steps_per_execution(requested: int) -> int:
     """The `steps_per_execution` to compile a model with: as requested, but 1 on PyTorch, which Keras requires."""
     return 1 if name() == "torch" else requested

@@ -54,7 +54,13 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed."""
+    """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed.
+
+    It saves at epoch ends only, so Keras may send the next step before each batch's end is reported (`async_safe`):
+    a callback that is not async-safe makes every step wait for the one before, on a GPU most of the time.
+    """
+
+    async_safe = True
 
     def __init__(self, path: Path, monitor: str = "val_accuracy", best_so_far: float | None = None) -> None:
         self.final_path = Path(path)
@@ -135,11 +141,10 @@ def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Call
     The log comes before the backup so that a run killed between the two redoes the epoch (its row is then
     written again and `read_epoch_log` keeps the last) rather than skipping its row.
     """
-    callbacks = [
-        EpochLog(files.epoch_log),
-        # Deleted by save_run once the model is saved, not by Keras when training ends.
-        keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False),
-    ]
+    # Deleted by save_run once the model is saved, not by Keras when training ends.
+    backup = keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False)
+    backup.async_safe = True  # it saves at epoch ends only: Keras need not wait for each step (see BestModelCheckpoint)
+    callbacks = [EpochLog(files.epoch_log), backup]
     if validates:
         monitor = "val_accuracy"
         earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}

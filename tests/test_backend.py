@@ -89,3 +89,31 @@ def test_the_backend_flag_chooses_the_backend(tmp_path, flag_first):
     finished = run_python(code, KERAS_BACKEND=None)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert finished.stdout.startswith(f"Backend: {chosen}\n")
+
+
+# Compiles the network's forward pass on JAX (after importing `first`), as a training run would.
+COMPILE_ON_JAX = """import {first}
+import mnist_cnn, numpy
+from mnist_cnn.config import Config
+from mnist_cnn.model import build_model
+build_model(Config()).predict(numpy.zeros((2, 28, 28, 1)), verbose=0)
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
+@pytest.mark.parametrize("first", ["keras", "mnist_cnn"])
+def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path, first):
+    finished = run_python(COMPILE_ON_JAX.format(first=first), KERAS_BACKEND="jax", XDG_CACHE_HOME=str(tmp_path),
+                          JAX_COMPILATION_CACHE_DIR=None)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert any((tmp_path / "mnist-cnn" / "jax").iterdir())
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
+def test_a_compilation_cache_the_user_chose_is_kept(tmp_path):
+    chosen = tmp_path / "chosen"
+    finished = run_python(COMPILE_ON_JAX.format(first="keras"), KERAS_BACKEND="jax", XDG_CACHE_HOME=str(tmp_path),
+                          JAX_COMPILATION_CACHE_DIR=str(chosen))  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert any(chosen.iterdir())
+    assert not (tmp_path / "mnist-cnn").exists()

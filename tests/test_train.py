@@ -287,3 +287,29 @@ def test_epoch_log_keeps_the_last_row_of_a_redone_epoch_and_skips_a_cut_row(tmp_
     log = tmp_path / "epochs.csv"
     log.write_text("epoch,accuracy,loss\n0,0.5,2.0\n1,0.6,1.5\n1,0.7,1.4\n2,0.8,1.0\n3,0.9")
     assert read_epoch_log(log) == {"accuracy": [0.5, 0.7, 0.8], "loss": [2.0, 1.4, 1.0]}
+
+
+class FitCalled(Exception):
+    pass
+
+
+def test_no_callback_makes_each_training_step_wait_for_the_last(monkeypatch, tmp_path, sample_data):
+    # Keras sends a step to the device before the last has finished unless a callback that is not `async_safe`
+    # handles batch ends: then every step waits (on an H100, the seed recipe ran 28% slower than the seed's code).
+    given = []
+
+    def spy_fit(model, train, config, validation=None, callbacks=None, verbose="auto"):
+        given.extend(callbacks)
+        raise FitCalled
+
+    monkeypatch.setattr(train_module, "fit", spy_fit)
+    with pytest.raises(FitCalled):
+        train_and_evaluate(QUICK_VALIDATED, sample_data, output_dir=tmp_path / "run", verbose=0)
+    batch_ends = ("on_batch_end", "on_train_batch_end")
+    waiting = [
+        type(callback).__name__
+        for callback in given
+        if not getattr(callback, "async_safe", False)
+        and any(getattr(type(callback), hook) is not getattr(keras.callbacks.Callback, hook) for hook in batch_ends)
+    ]
+    assert given and not waiting

@@ -9,5 +9,6 @@ mkdir -p .whl benchmarks/gpu/data
 cp "$DATA"/*-ubyte.gz benchmarks/gpu/data/
 python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-    keras==3.15.1 namex optree cloudmesh-common==5.0.64 oyaml pyfiglet python-hostlist tzlocal
+    keras==3.15.1 namex optree cloudmesh-common==5.0.64 oyaml pyfiglet tzlocal
+python3 -m pip wheel --quiet --no-deps -w .whl python-hostlist  # published as source only; pure Python
 du -sh .whl benchmarks/gpu/data
