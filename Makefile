@@ -9,7 +9,7 @@ DATASET ?=
 RECIPE ?= fast
 ARGS ?=
 
-.PHONY: venv run test test-backends bench demo lab notebook notebook-outputs lint format clean
+.PHONY: venv run test test-backends test-versions bench demo lab notebook notebook-outputs lint format clean
 
 venv: $(INSTALLED)
 
@@ -31,6 +31,21 @@ OTHER_BACKENDS ?= jax torch
 test-backends: venv
 	set -e; for backend in $(OTHER_BACKENDS); do \
 		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(ARGS); done
+
+# The suite and the notebook with another set of versions, in .venv-SET on that set's Python: SET=colab (Google
+# Colab's preinstalled versions, .ci/colab.txt, Python 3.13) or SET=oldest (pyproject.toml's minimums, Python 3.11).
+SET ?= colab
+PYTHON_VERSION_colab := 3.13
+PYTHON_VERSION_oldest := 3.11
+SET_PYTHON = $(firstword $(wildcard /usr/bin/python$(PYTHON_VERSION_$(SET)) \
+	$(HOME)/.pyenv/versions/$(PYTHON_VERSION_$(SET))*/bin/python$(PYTHON_VERSION_$(SET))) python$(PYTHON_VERSION_$(SET)))
+test-versions:
+	test -x .venv-$(SET)/bin/python || $(SET_PYTHON) -m venv .venv-$(SET)
+	.venv-$(SET)/bin/python -m pip install --quiet --upgrade pip
+	.venv-$(SET)/bin/python -m pip install --quiet --constraint .ci/$(SET).txt --editable '.[tensorflow,demo,export,dev]'
+	.venv-$(SET)/bin/python -m pip check
+	.venv-$(SET)/bin/python -m pip list --format=freeze | grep -i -E '^(tensorflow|keras|tensorboard|gradio|numpy|protobuf)=='
+	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python -m pytest $(ARGS)
 
 # The demo page for a trained model: make demo MODEL=runs/mnist-fast/model.keras [ARGS="--port 8000"]
 MODEL ?= runs/mnist-fast/model.keras

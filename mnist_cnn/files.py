@@ -16,17 +16,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write a file or a folder to; on success it is renamed to `path`
     (replacing what was there), on failure removed.
 
-    The temporary name keeps the suffix, so that Keras and matplotlib still know the format from it.
+    The temporary name keeps the suffixes, so that Keras and matplotlib still know the format from it
+    (`latest.weights.h5` is written as `.latest.partial.weights.h5`). An OSError that names no file, or the temporary
+    one (h5py's on a full disk, say), is raised again naming `path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    suffixes = "".join(path.suffixes)
+    temporary = path.with_name(f".{path.name.removesuffix(suffixes)}.partial{suffixes}")
     remove(temporary)  # left by a process that was killed
     try:
         yield temporary
         if temporary.is_dir():  # a folder cannot be renamed over a folder
             remove(path)
         os.replace(temporary, path)
+    except OSError as error:
+        remove(temporary)
+        if error.filename in (None, str(temporary)):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     except BaseException:
         remove(temporary)
         raise

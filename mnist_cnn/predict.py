@@ -26,7 +26,7 @@ from mnist_cnn.model import predict_probabilities
 
 logger = logging.getLogger(__name__)
 DIGIT_BOX = 20
-# Images are reduced as they are read to at most this many pixels a side: enough for a small digit on a whole page.
+# Images are reduced as they are read to at most this many pixels squared: enough for a small digit on a whole page.
 MAX_SIDE = 1024
 # Images at least this large a side are taken for photos or scans of a page, whose light may be uneven.
 PAGE_SIDE = 400
@@ -37,23 +37,33 @@ MIN_CONTRAST = 0.1
 MIN_INK = 0.4
 # Ink blobs smaller than this fraction of the largest are specks and dust, not part of the digit.
 MIN_PART = 0.1
+# Shapes at least this fraction of the largest, apart from each other, are taken for several digits.
+SIMILAR_PART = 0.3
 # MNIST's strokes are about a tenth of the digit's height: thinner pen strokes are thickened to that.
 STROKE_FRACTION = 0.1
 
 
+def reduced_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size an image is reduced to as it is read: at most MAX_SIDE x MAX_SIDE pixels in all, the shape kept (a
+    20,000 x 100 strip keeps 70 pixels of height, where fitting it in MAX_SIDE a side would leave 5)."""
+    scale = max(1.0, (size[0] * size[1]) ** 0.5 / MAX_SIDE)
+    return max(1, round(size[0] / scale)), max(1, round(size[1] / scale))
+
+
 def read_grey_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as a float array of grey levels in [0, 1], upright as the camera was held, reduced to at most
-    MAX_SIDE pixels a side as it is read; transparent parts count as white paper. Any image mode Pillow opens."""
+    MAX_SIDE x MAX_SIDE pixels as it is read; transparent parts count as paper. Any image mode Pillow opens."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
             # Up to Pillow's hard limit a large image is fine here: it is reduced as it is read.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image.draft("L", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale straight away
+                size = reduced_size(image.size)
+                image.draft("L", size)  # JPEG decodes at a reduced scale straight away
                 if image.mode.startswith("I;16"):
                     image = image.convert("I")
-                image.thumbnail((MAX_SIDE, MAX_SIDE))
+                image.thumbnail(size)
                 return grey_levels(upright(image, path))
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
@@ -84,8 +94,15 @@ def grey_levels(image: Image.Image) -> np.ndarray:
         values = np.where(finite, values, np.where(values > 0, high, low))  # +inf as the brightest, -inf and NaN dark
         return (values - low) / (high - low) if high > low else np.zeros_like(values)
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    if image.mode not in ("L", "RGB", "RGBA", "1", "P", "CMYK", "YCbCr"):
+        # On white paper, unless the ink is white too (a drawing on a transparent layer): then on black.
+        layer = image.convert("RGBA")
+        on_white = Image.alpha_composite(Image.new("RGBA", image.size, "white"), layer).convert("L")
+        grey = np.asarray(on_white, dtype=np.float32) / 255
+        if np.ptp(grey) >= MIN_CONTRAST:
+            return grey
+        on_black = Image.alpha_composite(Image.new("RGBA", image.size, "black"), layer).convert("L")
+        return np.asarray(on_black, dtype=np.float32) / 255
+    if image.mode not in ("L", "RGB", "1", "P", "CMYK", "YCbCr"):
         image = image.convert("RGB")  # LAB, HSV, ...
     return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
@@ -98,10 +115,18 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     stroke. A smaller image (a drawing, a crop) has a flat background, and thick strokes: the paper's level alone
     is taken away.
     """
-    ink = 1 - grey if np.median(grey) > 0.5 else grey  # most of a page is paper
+    ink = 1 - grey if paper_is_light(grey) else grey
     if min(ink.shape) >= PAGE_SIDE:
         return np.clip(ndimage.white_tophat(ink, size=min(ink.shape) // 12), 0, 1)
     return np.clip(ink - np.median(ink), 0, 1)
+
+
+def paper_is_light(grey: np.ndarray) -> bool:
+    """Whether the digit is dark on light paper: the middle half of the image (where the sheet is, even on a dark desk
+    that fills most of the frame) is mostly light."""
+    height, width = grey.shape
+    middle = grey[height // 4 : height - height // 4 or None, width // 4 : width - width // 4 or None]
+    return bool(np.median(middle if middle.size else grey) > 0.5)
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -116,19 +141,38 @@ def otsu_threshold(values: np.ndarray) -> float:
 
 
 def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """The pixels of the digit: ink above Otsu's level (and MIN_INK), in the blobs that are not specks or the page's
-    edge. `ink` is scaled to a maximum of 1."""
+    """The pixels of the digit: ink above Otsu's level (and MIN_INK), in the blobs that are not specks or, in a photo
+    of a page, the page's edge (in a smaller image, a tight crop, the digit itself may touch the edges). `ink` is
+    scaled to a maximum of 1."""
     strokes = ink > max(otsu_threshold(ink), MIN_INK)
     labels, count = ndimage.label(strokes, structure=np.ones((3, 3)))
     if count == 0:
         return strokes
     sizes = ndimage.sum_labels(strokes, labels, index=np.arange(1, count + 1))
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    if min(ink.shape) < PAGE_SIDE:
+        edge_labels = []
     inner = np.setdiff1d(np.arange(1, count + 1), edge_labels)
     candidates = inner if len(inner) else np.arange(1, count + 1)  # an edge blob: a table or the sheet's border
     largest = sizes[candidates - 1].max()
     keep = candidates[sizes[candidates - 1] >= MIN_PART * largest]
     return np.isin(labels, keep)
+
+
+def shapes_side_by_side(mask: np.ndarray) -> int:
+    """How many shapes of the digit's size (each at least SIMILAR_PART of the largest) stand side by side, apart
+    from each other's columns: more than one where an image holds several digits ("38")."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count < 2:
+        return count
+    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    spans = sorted((span[1].start, span[1].stop) for span, size in zip(ndimage.find_objects(labels), sizes, strict=True)
+                   if size >= SIMILAR_PART * sizes.max())  # fmt: skip
+    groups, reach = 0, -1
+    for start, stop in spans:
+        groups += start >= reach
+        reach = max(reach, stop)
+    return groups
 
 
 def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
@@ -139,6 +183,9 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     if ink.max() < MIN_CONTRAST:
         raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast)")
     mask = digit_mask(ink / ink.max())
+    shapes = shapes_side_by_side(mask)
+    if shapes > 1:
+        logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
     rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     crop = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
     near_digit = ndimage.binary_dilation(mask, iterations=2)[crop]  # keeps the strokes' soft edges

@@ -3,7 +3,7 @@
 model.keras    the trained (and calibrated) model        history.json   each epoch's losses and accuracies
 best.keras     the epoch with the best validation score  results.json   settings, test scores, timings
 epochs.csv     the log of each finished epoch            run.json       an unfinished run's settings
-backup/        Keras' BackupAndRestore: what a killed run resumes from, until the run is saved
+backup/        Keras' BackupAndRestore (RunBackup): what a stopped run resumes from, until the run is saved
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -78,9 +79,49 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        super().on_epoch_end(epoch, logs)
+        try:
+            super().on_epoch_end(epoch, logs)
+        except OSError as error:  # a full disk: h5py's error names no file
+            self.temporary_path.unlink(missing_ok=True)
+            raise OSError(error.errno, error.strerror or str(error), str(self.final_path)) from error
         if self.temporary_path.exists():  # Saved in this epoch: a new best.
             self.temporary_path.replace(self.final_path)
+
+
+class InMemoryWeightsFile(io.BytesIO):
+    """A file in memory that Keras' `save_weights` takes for a `.weights.h5` path (it checks the name's ending)."""
+
+    def __str__(self) -> str:
+        return "in-memory.weights.h5"
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, each of its files written whole (to a temporary file, then renamed), so that a save
+    that fails (a full disk, a kill) leaves the backup of the epoch before, which the next run resumes from. A backup
+    that cannot be loaded all the same is one error saying so. It saves at epoch ends only: `async_safe` (see
+    BestModelCheckpoint)."""
+
+    async_safe = True
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(str(folder), delete_checkpoint=False)  # deleted by save_run once the model is saved
+        self.folder = Path(folder)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        try:
+            super().on_train_begin(logs)
+        except Exception as error:  # Keras raises ValueError, OSError, KeyError... for a damaged file
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise RunConflictError(
+                f"the backup in {self.folder} cannot be loaded ({reason}): run again with --restart to start over"
+            ) from error
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        weights = InMemoryWeightsFile()
+        self.model.save_weights(weights)  # in memory: h5py writing to a full disk crashed the process at exit
+        with atomic_path(self.folder / "latest.weights.h5") as temporary:
+            temporary.write_bytes(weights.getvalue())
+        write_json(self.folder / "training_metadata.json", {"epoch": epoch + 1, "batch": 0})
 
 
 @dataclass
@@ -141,10 +182,7 @@ def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Call
     The log comes before the backup so that a run killed between the two redoes the epoch (its row is then
     written again and `read_epoch_log` keeps the last) rather than skipping its row.
     """
-    # Deleted by save_run once the model is saved, not by Keras when training ends.
-    backup = keras.callbacks.BackupAndRestore(str(files.backup), double_checkpoint=True, delete_checkpoint=False)
-    backup.async_safe = True  # it saves at epoch ends only: Keras need not wait for each step (see BestModelCheckpoint)
-    callbacks = [EpochLog(files.epoch_log), backup]
+    callbacks = [EpochLog(files.epoch_log), RunBackup(files.backup)]
     if validates:
         monitor = "val_accuracy"
         earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}

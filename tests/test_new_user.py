@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -201,3 +203,83 @@ def test_the_demo_names_neither_the_servers_folder_nor_a_busy_port_wrongly(train
         port = busy.getsockname()[1]
         with pytest.raises(DemoError, match=f"port {port} on 127.0.0.1 is in use .*: choose another with --port"):
             check_port_free("127.0.0.1", port)
+
+
+def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "run"
+    command = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
+    command += ["--output", str(output)]
+    write_bytes = Path.write_bytes
+    backups = []
+
+    def disk_full_at_the_second_backup(path, data):
+        if "latest" in path.name:
+            backups.append(path)
+            if len(backups) == 2:  # epoch 2's backup: half a file, then the disk is full
+                write_bytes(path, data[: len(data) // 2])
+                raise OSError(28, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_second_backup)
+    assert main(command) == 1
+    backup = output / "backup"
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {backup / 'latest.weights.h5'}: ") and "No space left on device" in err
+    assert err.count("\n") == 1
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    assert sorted(path.name for path in backup.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)  # space freed
+    assert main(command) == 0
+    history = json.loads((output / "history.json").read_text())
+    assert len(history["loss"]) == 3 and not backup.exists()
+
+
+def test_a_backup_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "run"
+    command = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
+    command += ["--output", str(output)]
+    save_weights = keras.Model.save_weights
+
+    def stopped_at_the_second_backup(model, path, *args, **kwargs):
+        if (output / "backup" / "latest.weights.h5").exists():
+            raise KeyboardInterrupt
+        return save_weights(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", stopped_at_the_second_backup)
+    assert main(command) == 130  # an unfinished run, its backup of epoch 1 ...
+    monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+    backup = output / "backup"
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n half a file")  # ... damaged since
+    capsys.readouterr()
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the backup in {backup} cannot be loaded (") and err.count("\n") == 1
+    assert err.endswith("): run again with --restart to start over\n")
+    assert main([*command, "--restart"]) == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.2 MB file system (tmpfs: a backup of this model is 1.4 MB), where this machine lets us mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small file system needs root on Linux")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_really_full_disk_is_one_line_no_crash_no_partial_file(small_disk):
+    output = small_disk / "run"
+    command = [sys.executable, "-m", "mnist_cnn", "train", "--dataset", "sample", "--epochs", "2"]
+    command += ["--steps-per-epoch", "2", "--output", str(output)]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 1  # not 139: h5py never writes to the full disk
+    errors = [line for line in finished.stderr.splitlines() if line.startswith(("error", "Traceback", "Exception"))]
+    assert errors == [f"error: {output / 'backup' / 'latest.weights.h5'}: No space left on device"]
+    assert not [path for path in output.rglob("*") if ".partial" in path.name]
+
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)  # space freed
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0

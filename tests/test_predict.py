@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from mnist_cnn.errors import ImageError
 from mnist_cnn.predict import image_to_mnist, predict_files, read_grey_image
@@ -203,6 +204,63 @@ def test_an_enormous_image_is_its_own_error_and_the_others_are_predicted(trained
     assert good.error is None and good.digit is not None
 
 
-def test_large_images_are_reduced_as_they_are_read(tmp_path):
+def test_large_images_are_reduced_as_they_are_read_keeping_their_shape(tmp_path):
     Image.new("RGB", (4000, 3000), "white").save(tmp_path / "page.jpg")
-    assert max(read_grey_image(tmp_path / "page.jpg").shape) <= 1024
+    height, width = read_grey_image(tmp_path / "page.jpg").shape
+    assert height * width <= 1024**2 * 1.01 and abs(width / height - 4 / 3) < 0.01
+
+
+# Issue 18, group 7: photos a new user took.
+
+
+def test_a_sheet_on_a_dark_desk_is_read_dark_on_light(raw_sample, tmp_path):
+    digit = raw_sample[1][0][0]
+    sheet = np.asarray(photo_of_paper(digit, sheet=(600, 450), digit_height=100).convert("L"), np.float32)
+    desk = np.full((900, 1200), 30, np.float32)  # the sheet fills a quarter of the frame
+    desk[225:675, 300:900] = sheet
+    Image.fromarray(desk.astype(np.uint8)).save(tmp_path / "desk.jpg", quality=90)
+    restored = image_to_mnist(read_grey_image(tmp_path / "desk.jpg"))[..., 0]
+    assert correlation_with(digit, restored) > 0.75
+
+
+def test_a_speck_of_dust_in_a_tight_crop_is_not_the_digit(raw_sample):
+    digit = raw_sample[1][0][0]
+    rows, columns = np.flatnonzero(digit.max(axis=1) > 0), np.flatnonzero(digit.max(axis=0) > 0)
+    crop = digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]  # the digit touches every edge
+    big = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 6, crop.shape[0] * 6)), np.float32) / 255
+    grey = 1 - big
+    empty = np.argwhere(ndimage.distance_transform_edt(big < 0.05) > 6)
+    row, column = empty[len(empty) // 2]
+    grey[row - 2 : row + 2, column - 2 : column + 2] = 0  # a speck, inside the crop, away from the strokes
+    clean = image_to_mnist(1 - big)[..., 0]
+    assert correlation_with(clean * 255, image_to_mnist(grey)[..., 0]) > 0.9
+
+
+def test_white_ink_on_a_transparent_layer_is_read(raw_sample, tmp_path):
+    digit = raw_sample[1][0][0]
+    alpha = Image.fromarray(digit).resize((200, 200), Image.Resampling.BICUBIC)
+    layer = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
+    layer.putalpha(alpha)  # white everywhere, seen only where the digit was drawn
+    layer.save(tmp_path / "white-ink.png")
+    restored = image_to_mnist(read_grey_image(tmp_path / "white-ink.png"))[..., 0]
+    assert correlation_with(digit, restored) > 0.8
+
+
+def test_a_long_strip_keeps_its_digit_large_enough(raw_sample, tmp_path):
+    digit = raw_sample[1][0][0]
+    strip = np.full((100, 20_000), 255, np.uint8)
+    strip[10:90, 9_960:10_040] = 255 - np.asarray(Image.fromarray(digit).resize((80, 80)))
+    Image.fromarray(strip).save(tmp_path / "strip.png")
+    assert read_grey_image(tmp_path / "strip.png").shape[0] >= 56
+    restored = image_to_mnist(read_grey_image(tmp_path / "strip.png"))[..., 0]
+    assert correlation_with(digit, restored) > 0.8
+
+
+def test_several_digits_side_by_side_get_a_note(raw_sample, caplog):
+    first, second = (1 - np.asarray(mnist_digit_as_photo(raw_sample[1][0][index]).convert("L"), np.float32) / 255
+                      for index in (0, 1))  # fmt: skip
+    with caplog.at_level("WARNING", logger="mnist_cnn.predict"):
+        image_to_mnist(1 - first, "one.png")
+        assert caplog.messages == []
+        image_to_mnist(1 - np.concatenate([first, second], axis=1), "two.png")
+    assert caplog.messages == ["note: two.png: 2 digit-like shapes side by side, read as one digit: crop it to one"]
