@@ -60,6 +60,24 @@ def check_known_format(export_format: str) -> None:
         raise ExportError(f"unknown export format {export_format!r}: choose one of {', '.join(FORMATS)}")
 
 
+def needed_modules(export_format: str, backend_name: str) -> list[str]:
+    """The modules an export from `backend_name` needs with this Keras: before 3.14, Keras exported a JAX model to
+    ONNX through TensorFlow (jax2tf and tf2onnx), as Colab's Keras 3.13 still does."""
+    keras_release = tuple(int(part) for part in keras.__version__.split(".")[:2])
+    if (export_format, backend_name) == ("onnx", "jax") and keras_release < (3, 14):
+        return ["tensorflow", "tf2onnx", "onnx", "onnxruntime"]
+    return NEEDS[export_format, backend_name]
+
+
+def export_error(export_format: str) -> str | None:
+    """Why `export_format` cannot be exported here (see check_format), or None where it can."""
+    try:
+        check_format(export_format)
+    except ExportError as error:
+        return str(error)
+    return None
+
+
 def check_format(export_format: str) -> None:
     """Raise ExportError for an unknown format, one this backend cannot export, or one whose packages are missing."""
     check_known_format(export_format)
@@ -69,11 +87,13 @@ def check_format(export_format: str) -> None:
             f"the {export_format} export needs the TensorFlow backend (this is {running}): the model loads there "
             f"unchanged, so run KERAS_BACKEND=tensorflow mnist-cnn export MODEL --format {export_format}"
         )
-    missing = [name for name in NEEDS[export_format, running] if importlib.util.find_spec(name) is None]
+    missing = [name for name in needed_modules(export_format, running) if importlib.util.find_spec(name) is None]
     if missing:
+        extras = "tensorflow,export" if "tensorflow" in missing else "export"
+        newer = " (Keras 3.14 and newer export JAX models without TensorFlow)" if "tensorflow" in missing else ""
         raise ExportError(
             f"the {export_format} export on {running} needs {', '.join(missing)}: "
-            "pip install 'mnist-cnn[export]' (or make venv)"
+            f"pip install 'mnist-cnn[{extras}]' (or make venv){newer}"
         )
 
 

@@ -18,7 +18,7 @@ import tempfile
 
 from mnist_cnn import backend
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.export import EXPORTS_FROM, NEEDS
+from mnist_cnn.export import EXPORTS_FROM, needed_modules
 
 FEATURES = ("tensorboard", *EXPORTS_FROM)
 # TensorBoard before 2.21 imports pkg_resources, which setuptools 81 removed: launching it then fails.
@@ -69,8 +69,13 @@ def missing_requirements(feature: str) -> list[str]:
             return [declared_requirement("tensorboard")]
         old = release(version) < TENSORBOARD_WITHOUT_PKG_RESOURCES
         return ["setuptools<81"] if old and importlib.util.find_spec("pkg_resources") is None else []
-    needed = NEEDS.get((feature, backend.name()), [])
-    modules = [module for module in needed if importlib.util.find_spec(module) is None]
+    if backend.name() not in EXPORTS_FROM[feature]:
+        return []
+    needed = needed_modules(feature, backend.name())
+    # A cell installs no backend (TensorFlow, for a JAX model's ONNX export with Keras 3.13): export_error says so.
+    modules = [
+        module for module in needed if module not in backend.BACKENDS and importlib.util.find_spec(module) is None
+    ]
     return [declared_requirement(module) for module in modules]
 
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from mnist_cnn import export as export_module
 from mnist_cnn.cli import main
 from mnist_cnn.config import config_for
 from mnist_cnn.export import (
@@ -74,3 +75,17 @@ def test_tensorflows_formats_on_another_backend_say_how_to_get_them(trained_run,
     assert main(["export", str(model_path), "--format", export_format]) == 1
     assert capsys.readouterr().err.startswith(f"error: the {export_format} export needs the TensorFlow backend")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_before_keras_3_14_a_jax_model_exports_to_onnx_through_tensorflow(monkeypatch):
+    # Colab's Keras 3.13 on a TPU runtime (no TensorFlow): the notebook's export cell says why it cannot export.
+    monkeypatch.setattr(keras, "__version__", "3.13.2")
+    monkeypatch.setattr(export_module.backend, "name", lambda: "jax")
+    monkeypatch.setattr(export_module.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else True)
+    assert export_module.needed_modules("onnx", "jax")[:2] == ["tensorflow", "tf2onnx"]
+    assert export_module.export_error("onnx") == (
+        "the onnx export on jax needs tensorflow: pip install 'mnist-cnn[tensorflow,export]' (or make venv) "
+        "(Keras 3.14 and newer export JAX models without TensorFlow)"
+    )
+    monkeypatch.setattr(keras, "__version__", "3.14.0")
+    assert export_module.export_error("onnx") is None
