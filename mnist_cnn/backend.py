@@ -72,11 +72,17 @@ def choose_backend(backend: str | None = None) -> str:
 
 
 def default_to_an_installed_backend() -> None:
-    """Where nobody chose a backend and TensorFlow (Keras' default) is not installed, choose the first installed one;
-    otherwise change nothing. Called when mnist_cnn is imported, before Keras is."""
-    if "keras" not in sys.modules and configured_backend() is None and not installed(DEFAULT_BACKEND):
+    """Where TensorFlow (Keras' default) is not installed and no installed backend was chosen, choose the first
+    installed one; otherwise change nothing. A keras.json naming a backend that is not installed does not count as a
+    choice: Keras writes "tensorflow" there on its first import, also where TensorFlow is missing (a Colab TPU).
+    KERAS_BACKEND does: a missing backend named there is one error, later. Called when mnist_cnn is imported."""
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND") or installed(DEFAULT_BACKEND):
+        return
+    configured = configured_backend()
+    first = next((name for name in BACKENDS if installed(name)), None)
+    if first is not None and (configured is None or not installed(configured)):
         with contextlib.suppress(BackendError):
-            choose_backend()
+            choose_backend(first)
 
 
 def name() -> str:

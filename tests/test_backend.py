@@ -53,9 +53,13 @@ def test_the_package_imports_no_tensorflow_on_another_backend(chosen):
     assert finished.stdout.split() == ["False"]
 
 
-def test_without_tensorflow_the_command_line_picks_an_installed_backend_and_trains(tmp_path):
+@pytest.mark.parametrize("keras_json", [None, "tensorflow"], ids=["no-keras.json", "keras.json-says-tensorflow"])
+def test_without_tensorflow_the_command_line_picks_an_installed_backend_and_trains(tmp_path, keras_json):
+    # Keras writes "tensorflow" to keras.json on its first import, also where TensorFlow is missing (a Colab TPU).
     if not (backend.installed("jax") or backend.installed("torch")):
         pytest.skip("neither JAX nor PyTorch is installed")
+    if keras_json:
+        (tmp_path / "keras.json").write_text(json.dumps({"backend": keras_json}))
     code = WITHOUT_TENSORFLOW + (
         "from mnist_cnn.__main__ import main\n"
         f"sys.exit(main(['train', '--dataset', 'sample', '--dry-run', '--output', {str(tmp_path / 'run')!r}]))"

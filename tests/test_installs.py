@@ -127,6 +127,8 @@ def test_the_notebook_runs_on_jax_where_there_is_no_tensorflow(tmp_path):
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "keras.json").write_text('{"backend": "tensorflow"}')  # as Keras writes it by default
     notebook = tmp_path / NOTEBOOK.name
     notebook.write_bytes(NOTEBOOK.read_bytes())
     environment = {
