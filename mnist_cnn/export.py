@@ -23,6 +23,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from packaging.version import Version
 
 from mnist_cnn import backend
 from mnist_cnn.errors import MnistCnnError
@@ -63,8 +64,7 @@ def check_known_format(export_format: str) -> None:
 def needed_modules(export_format: str, backend_name: str) -> list[str]:
     """The modules an export from `backend_name` needs with this Keras: before 3.14, Keras exported a JAX model to
     ONNX through TensorFlow (jax2tf and tf2onnx), as Colab's Keras 3.13 still does."""
-    keras_release = tuple(int(part) for part in keras.__version__.split(".")[:2])
-    if (export_format, backend_name) == ("onnx", "jax") and keras_release < (3, 14):
+    if (export_format, backend_name) == ("onnx", "jax") and Version(keras.__version__).release < (3, 14):
         return ["tensorflow", "tf2onnx", "onnx", "onnxruntime"]
     return NEEDS[export_format, backend_name]
 

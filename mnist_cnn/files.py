@@ -33,11 +33,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as error:
         remove(temporary)
         if error.filename in (None, str(temporary)):
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+            raise naming(error, path) from error
         raise
     except BaseException:
         remove(temporary)
         raise
+
+
+def naming(error: OSError, path: str | os.PathLike) -> OSError:
+    """`error` as an OSError that names `path`: h5py's, on a full disk, name no file or a temporary one."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
 
 
 def remove(path: Path) -> None:

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from packaging.version import Version
+
 from mnist_cnn import backend
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import EXPORTS_FROM, needed_modules
@@ -27,11 +29,6 @@ TENSORBOARD_WITHOUT_PKG_RESOURCES = (2, 21)
 
 class InstallError(MnistCnnError):
     """An unknown feature, or pip could not install what a feature needs."""
-
-
-def release(version: str) -> tuple[int, ...]:
-    """(2, 20, 0) from "2.20.0" (leading numbers only: "2.21.0rc1" gives (2, 21, 0))."""
-    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def canonical(name: str) -> str:
@@ -67,7 +64,7 @@ def missing_requirements(feature: str) -> list[str]:
         version = installed_version("tensorboard")
         if version is None:
             return [declared_requirement("tensorboard")]
-        old = release(version) < TENSORBOARD_WITHOUT_PKG_RESOURCES
+        old = Version(version).release < TENSORBOARD_WITHOUT_PKG_RESOURCES
         return ["setuptools<81"] if old and importlib.util.find_spec("pkg_resources") is None else []
     if backend.name() not in EXPORTS_FROM[feature]:
         return []

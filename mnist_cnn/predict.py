@@ -96,12 +96,12 @@ def grey_levels(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         # On white paper, unless the ink is white too (a drawing on a transparent layer): then on black.
         layer = image.convert("RGBA")
-        on_white = Image.alpha_composite(Image.new("RGBA", image.size, "white"), layer).convert("L")
-        grey = np.asarray(on_white, dtype=np.float32) / 255
-        if np.ptp(grey) >= MIN_CONTRAST:
-            return grey
-        on_black = Image.alpha_composite(Image.new("RGBA", image.size, "black"), layer).convert("L")
-        return np.asarray(on_black, dtype=np.float32) / 255
+        for paper in ("white", "black"):
+            composed = Image.alpha_composite(Image.new("RGBA", image.size, paper), layer).convert("L")
+            grey = np.asarray(composed, dtype=np.float32) / 255
+            if np.ptp(grey) >= MIN_CONTRAST:
+                break
+        return grey
     if image.mode not in ("L", "RGB", "1", "P", "CMYK", "YCbCr"):
         image = image.convert("RGB")  # LAB, HSV, ...
     return np.asarray(image.convert("L"), dtype=np.float32) / 255

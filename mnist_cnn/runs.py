@@ -29,7 +29,7 @@ except ImportError:  # Windows
 
 from mnist_cnn.config import Config
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path, write_json
+from mnist_cnn.files import atomic_path, naming, write_json
 from mnist_cnn.model import save_model
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
             super().on_epoch_end(epoch, logs)
         except OSError as error:  # a full disk: h5py's error names no file
             self.temporary_path.unlink(missing_ok=True)
-            raise OSError(error.errno, error.strerror or str(error), str(self.final_path)) from error
+            raise naming(error, self.final_path) from error
         if self.temporary_path.exists():  # Saved in this epoch: a new best.
             self.temporary_path.replace(self.final_path)
 
