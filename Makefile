@@ -1,9 +1,11 @@
 # `make run` trains and evaluates; `make test` runs the whole suite, notebook included.
-# Both create the virtual environment .venv and install the project into it first.
+# Both create the virtual environment .venv and install the project into it first, with one Keras backend
+# (TensorFlow); `make test-backends` adds JAX and PyTorch to it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BACKENDS_INSTALLED := $(VENV)/.backends-installed
 # Empty: MNIST where it can be had (--data, MNIST_CNN_DATA, Keras), else the sample shipped in the package.
 DATASET ?=
 RECIPE ?= fast
@@ -20,20 +22,26 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
+$(BACKENDS_INSTALLED): $(INSTALLED) requirements-backends.txt
+	$(BIN)/python -m pip install --quiet -r requirements-backends.txt
+	touch $@
+
 run: venv
 	$(BIN)/mnist-cnn train $(if $(DATASET),--dataset $(DATASET)) --recipe $(RECIPE) --replace $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest
 
-# The whole suite, notebook included, on the other two Keras backends (make test runs it on the default, TensorFlow).
+# The tests whose behaviour depends on the backend (marked `backend`: training, saving and loading, export, devices,
+# precision, the notebook) on the other two Keras backends; make test runs every test on the default, TensorFlow.
 OTHER_BACKENDS ?= jax torch
-test-backends: venv
+test-backends: $(BACKENDS_INSTALLED)
 	set -e; for backend in $(OTHER_BACKENDS); do \
-		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(ARGS); done
+		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python -m pytest -m backend $(ARGS); done
 
-# The suite and the notebook with another set of versions, in .venv-SET on that set's Python: SET=colab (Google
-# Colab's preinstalled versions, .ci/colab.txt, Python 3.13) or SET=oldest (pyproject.toml's minimums, Python 3.11).
+# The tests that depend on the backend or on the versions installed (marked `backend` or `versions`) with another set
+# of versions, in .venv-SET on that set's Python: SET=colab (Google Colab's preinstalled versions, .ci/colab.txt,
+# Python 3.13) or SET=oldest (pyproject.toml's minimums, Python 3.11).
 SET ?= colab
 PYTHON_VERSION_colab := 3.13
 PYTHON_VERSION_oldest := 3.11
@@ -45,14 +53,14 @@ test-versions:
 	.venv-$(SET)/bin/python -m pip install --quiet --constraint .ci/$(SET).txt --editable '.[tensorflow,demo,export,dev]'
 	.venv-$(SET)/bin/python -m pip check
 	.venv-$(SET)/bin/python -m pip list --format=freeze | grep -i -E '^(tensorflow|keras|tensorboard|gradio|numpy|protobuf)=='
-	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python -m pytest $(ARGS)
+	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python -m pytest -m "backend or versions" $(ARGS)
 
 # The demo page for a trained model: make demo MODEL=runs/mnist-fast/model.keras [ARGS="--port 8000"]
 MODEL ?= runs/mnist-fast/model.keras
 demo: venv
 	$(BIN)/mnist-cnn demo $(MODEL) $(ARGS)
 
-bench: venv
+bench: $(BACKENDS_INSTALLED)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run_all.py $(ARGS)
 

@@ -10,6 +10,8 @@ import pytest
 
 from mnist_cnn.backend import installed
 
+pytestmark = pytest.mark.backend
+
 GPU_MEASURE = Path(__file__).parent.parent / "benchmarks" / "gpu" / "measure.py"
 
 

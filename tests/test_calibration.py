@@ -39,6 +39,7 @@ def test_fitted_temperature_recovers_the_one_that_made_the_labels():
     assert expected_calibration_error(calibrated, labels) < 0.02 < expected_calibration_error(overconfident, labels)
 
 
+@pytest.mark.backend
 def test_temperature_applied_to_the_model_divides_all_its_logits_and_survives_saving(tmp_path):
     model = build_model()
     dense = model.layers[-2]

@@ -22,6 +22,8 @@ from mnist_cnn.train import train_and_evaluate
 # Float32 all the way: the export and Keras may differ by the order of float additions only.
 TOLERANCE = 1e-5
 
+pytestmark = pytest.mark.backend
+
 
 @pytest.mark.parametrize("export_format", list(FORMATS))
 def test_export_predicts_as_the_keras_model(trained_run, sample_data, tmp_path, export_format, capsys):

@@ -22,6 +22,8 @@ from conftest import constant_model
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOK = ROOT / "notebooks" / "mnist_cnn.ipynb"
+pytestmark = pytest.mark.versions  # pip, TensorBoard and Gradio as each version set has them
+
 REPOSITORY = re.search(r'^Repository = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
 
 
@@ -121,7 +123,8 @@ def test_the_demo_cell_serves_the_page(shell):
             page.close()
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="runs without TensorFlow: once, from its suite")
+@pytest.mark.backend
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs without TensorFlow: once, in JAX's run")
 def test_the_notebook_runs_on_jax_where_there_is_no_tensorflow(tmp_path):
     # A Colab TPU runtime has no TensorFlow: the notebook's first cells choose JAX and say so, and it runs to the end.
     hidden = tmp_path / "hidden"

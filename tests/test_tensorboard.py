@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from mnist_cnn.cli import main
 
+pytestmark = [pytest.mark.backend, pytest.mark.versions]
+
 
 def scalars(folder):
     """{tag: [value per step]} from the TensorBoard event files in `folder`."""
