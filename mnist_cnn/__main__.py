@@ -8,7 +8,7 @@ from mnist_cnn.quiet import silence_native_logs
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The backend must be chosen before Keras is imported, which the command line's modules do.
+    # The backend must be chosen before Keras is imported, which mnist_cnn.commands does once a command runs.
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--backend", choices=BACKENDS)
     known, _ = early.parse_known_args(argv)

@@ -1,11 +1,15 @@
-"""The `mnist-cnn` command line: a thin caller of the library that does the printing.
+"""The `mnist-cnn` command line: its arguments, and the one line printed for an error.
 
-mnist-cnn train [--recipe fast|accurate|seed] [--dataset mnist|fashion|sample] [--data PATH] [--output DIR] ...
+mnist-cnn train [--recipe fast|seed|accurate|gpu] [--dataset mnist|fashion|sample] [--data PATH] [--output DIR] ...
 mnist-cnn evaluate MODEL [MODEL ...] [--dataset ...] [--plots DIR]
-mnist-cnn summary [--diagram PATH]
-mnist-cnn predict MODEL IMAGE... [--top K] [--json] [--explain DIR]
+mnist-cnn summary [--filters N] [--kernel-size N] [--pool-size N] [--diagram PATH]
+mnist-cnn predict MODEL IMAGE [IMAGE ...] [--top K] [--json] [--explain DIR]
 mnist-cnn export MODEL [--format saved_model|litert|onnx] [--output PATH]
-mnist-cnn demo MODEL [--host 127.0.0.1] [--port 7860]
+mnist-cnn demo MODEL [--host HOST] [--port PORT]
+
+The commands themselves (mnist_cnn.commands) import Keras and its backend, which takes seconds; this module imports
+them only once the arguments are read and checked, so that `--help`, `--version` and a mistyped argument are answered
+at once.
 """
 
 from __future__ import annotations
@@ -13,36 +17,74 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from cloudmesh.common.StopWatch import StopWatch
-
-from mnist_cnn import backend
-from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
+from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS
-from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
-from mnist_cnn.data import DATASETS, DataUnavailableError, Split, load_data, split_validation
-from mnist_cnn.demo import check_port_free, launch_demo
+from mnist_cnn.config import DEFAULT_RECIPE, OPTIMIZERS, PRECISIONS, RECIPES, Config, config_for
+from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.export import FORMATS, default_export_path, export_model
-from mnist_cnn.model import build_model, load_model, plot_architecture
-from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
-from mnist_cnn.predict import predict_files
+from mnist_cnn.export import FORMATS
 from mnist_cnn.quiet import DEBUG_VARIABLE, debugging
-from mnist_cnn.train import train_and_evaluate
 
 FLAG_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "bool": bool}
+# What each hyperparameter's flag sets, with its unit; the values are the recipes' (mnist_cnn/config.py).
+FIELD_HELP = {
+    "filters": "filters of each of the four convolutions",
+    "kernel_size": "side of the convolutions' square kernels, in pixels",
+    "pool_size": "side of the max poolings' square windows, in pixels",
+    "dropout": "fraction of the flattened features dropped at each training step, in [0, 1)",
+    "batch_size": "images in a training step, per device",
+    "epochs": "passes over the training images",
+    "optimizer": "Keras' optimizer, with its defaults but for the learning rate",
+    "learning_rate": "learning rate (the peak of the cosine schedule), per device",
+    "lr_schedule": "constant, or cosine: a linear warm-up, then cosine decay to zero by the last epoch",
+    "warmup_epochs": "length of the cosine schedule's warm-up, in epochs (a fraction of one allowed)",
+    "label_smoothing": "fraction of each one-hot label spread over the other nine digits, in [0, 1)",
+    "max_shift": "augmentation: shift training images at random up to this fraction of their side (0.1: 2.8 "
+    "pixels); 0: off; needs --input-pipeline batches",
+    "max_rotation": "augmentation: rotate training images at random up to this fraction of a full turn (0.03: "
+    "10.8 degrees); 0: off; needs --input-pipeline batches",
+    "input_pipeline": "arrays: model.fit on NumPy arrays, as the seed does; batches: the package's own batches, "
+    "shuffled every epoch and augmented",
+    "steps_per_epoch": "train on the first STEPS_PER_EPOCH x BATCH_SIZE images only, for quick checks",
+    "validation_split": "fraction of the training images (the last ones) held out to validate on: it picks the best "
+    "epoch and the temperature; 0: none, and no calibration",
+    "calibrate": "fit a temperature on the validation images, so that a 90% answer is right about 90% of the time",
+    "precision": "Keras' dtype policy; auto: the fastest the hardware runs natively",
+    "steps_per_execution": "training steps run in one call of the compiled step",
+    "jit_compile": "compile the training step (XLA on TensorFlow, torch.compile on PyTorch; JAX always compiles)",
+    "devices": "train data-parallel on this many devices (GPUs, else CPUs), or all",
+    "seed": "random seed of the initial weights, the shuffling and the augmentation",
+}
+# The hyperparameters that take one of a few names, as Config checks them.
+CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "precision": PRECISIONS,
+    "lr_schedule": ("constant", "cosine"),
+    "input_pipeline": ("arrays", "batches"),
+}
+# `summary` takes only what changes the layers it prints (their shapes and parameters): the network of every recipe
+# is the seed's, and dropout's rate shows in neither the table nor the diagram.
+NETWORK_FIELDS = ("filters", "kernel_size", "pool_size")
+MODEL_HELP = "a model that train saved, e.g. runs/mnist-fast/model.keras"
+TOP_DIGITS = (1, 10)
+PORTS = (1, 65535)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.command(args)
+        if args.takes_config:
+            args.config = config_from(args)
+        from mnist_cnn import commands  # Keras and the backend: only now that the arguments are right.
+
+        return getattr(commands, args.command)(args)
     except MnistCnnError as error:
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -88,8 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnist-cnn", description="Train, evaluate and use the MNIST CNN.", parents=[backend_flag]
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     commands.add_parser = functools.partial(commands.add_parser, parents=[backend_flag])
+
+    def add_command(name: str, purpose: str, takes_config: bool = False) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=purpose, description=purpose[0].upper() + purpose[1:] + ".")
+        command.set_defaults(command=name, takes_config=takes_config)
+        return command
 
     def add_data_flags(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -99,16 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--data", metavar="PATH", help="a Keras .npz file or a folder of the four IDX files")
 
-    train = commands.add_parser("train", help="train and evaluate a model, saving it with its history")
+    def add_model(command: argparse.ArgumentParser) -> None:
+        command.add_argument("model", metavar="MODEL", type=Path, help=MODEL_HELP)
+
+    train = add_command("train", "train and evaluate a model, saving it with its history", takes_config=True)
     train.add_argument(
         "--recipe",
         choices=RECIPES,
         default=DEFAULT_RECIPE,
         help=f"{DEFAULT_RECIPE} (default): the least time to 99%%; accurate: the most accurate; seed: the course's; "
-        "gpu: fast, sized for a GPU",
+        "gpu: fast, sized for a GPU. The hyperparameters below show each recipe's values",
     )
     add_data_flags(train)
-    train.add_argument("--output", metavar="DIR", type=Path, help="default: runs/DATASET-RECIPE (runs/dry-run)")
+    train.add_argument(
+        "--output",
+        metavar="DIR",
+        type=Path,
+        help="the run's folder (default: runs/DATASET-RECIPE, or runs/dry-run, replaced by the next dry run)",
+    )
     train.add_argument("--plots", metavar="DIR", type=Path, help="save the figures of the run as PNG files here")
     train.add_argument(
         "--tensorboard", metavar="DIR", type=Path, help="log each epoch for TensorBoard here (tensorboard --logdir DIR)"
@@ -119,26 +175,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="replace a finished run in --output (an unfinished one is resumed)"
     )
     train.add_argument("--benchmark", action="store_true", help="print cloudmesh StopWatch's benchmark table")
-    add_config_flags(train)
-    train.set_defaults(command=train_command)
-
-    evaluate = commands.add_parser(
-        "evaluate", help="test a saved model, or the ensemble of several: accuracy and per-digit scores"
+    add_config_flags(
+        train,
+        [field.name for field in dataclasses.fields(Config)],
+        "hyperparameters (default: the --recipe's value, listed for each recipe)",
     )
-    evaluate.add_argument("models", nargs="+", type=Path, metavar="MODEL", help="several: average their probabilities")
+
+    evaluate = add_command("evaluate", "test a saved model, or the ensemble of several: accuracy and per-digit scores")
+    evaluate.add_argument(
+        "models", nargs="+", type=Path, metavar="MODEL", help=f"{MODEL_HELP}; several: their mean probabilities"
+    )
     add_data_flags(evaluate)
     evaluate.add_argument("--plots", metavar="DIR", type=Path, help="save the confusion matrix and worst mistakes")
-    evaluate.set_defaults(command=evaluate_command)
 
-    summary = commands.add_parser("summary", help="print the model's layers and draw its diagram")
-    summary.add_argument("--diagram", metavar="PATH", type=Path, default=Path("cnn-mnist.png"))
-    add_config_flags(summary)
-    summary.set_defaults(command=summary_command)
+    summary = add_command("summary", "print the model's layers and draw its diagram", takes_config=True)
+    summary.add_argument(
+        "--diagram", metavar="PATH", type=Path, default=Path("cnn-mnist.png"), help="a PNG file (default: %(default)s)"
+    )
+    add_config_flags(summary, NETWORK_FIELDS, "the network (default: the one every recipe trains)")
 
-    predict = commands.add_parser("predict", help="predict the digit in image files (PNG, JPEG, ...)")
-    predict.add_argument("model", type=Path)
-    predict.add_argument("images", nargs="+", type=Path)
-    predict.add_argument("--top", type=int, default=1, help="show the K most likely digits (default: 1)")
+    predict = add_command("predict", "predict the digit in image files (PNG, JPEG, ...)")
+    add_model(predict)
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="an image file of one digit")
+    predict.add_argument(
+        "--top",
+        metavar="K",
+        type=int_between(*TOP_DIGITS),
+        default=1,
+        help=f"show the K most likely digits, K from {TOP_DIGITS[0]} to {TOP_DIGITS[1]} (default: %(default)s)",
+    )
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
     predict.add_argument(
         "--explain",
@@ -146,194 +211,86 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="save a picture for each image in DIR: the pixels that made the model answer (occlusion maps)",
     )
-    predict.set_defaults(command=predict_command)
 
-    export = commands.add_parser("export", help="export a saved model for serving: SavedModel, LiteRT or ONNX")
-    export.add_argument("model", type=Path)
+    export = add_command("export", "export a saved model for serving: SavedModel, LiteRT or ONNX")
+    add_model(export)
     export.add_argument("--format", choices=FORMATS, default="saved_model", help="default: %(default)s")
     export.add_argument("--output", metavar="PATH", type=Path, help="default: beside the model, e.g. model.onnx")
-    export.set_defaults(command=export_command)
 
-    demo = commands.add_parser("demo", help="a web page to draw or upload a digit and see the model's answer")
-    demo.add_argument("model", type=Path)
-    demo.add_argument("--host", default="127.0.0.1", help="default: %(default)s (this machine only)")
-    demo.add_argument("--port", type=int, default=7860, help="default: %(default)s")
-    demo.set_defaults(command=demo_command)
+    demo = add_command("demo", "a web page to draw or upload a digit and see the model's answer")
+    add_model(demo)
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="the address to serve on (default: %(default)s, this machine only)"
+    )
+    demo.add_argument(
+        "--port", type=int_between(*PORTS), default=7860, help="the TCP port to serve on (default: %(default)s)"
+    )
     return parser
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag for each Config field, e.g. --batch-size; unset flags keep the recipe's value."""
-    group = parser.add_argument_group("hyperparameters (default: the recipe's value; the seed's shown)")
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"{field.default}")
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, else the parser's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: list[str] | tuple[str, ...], title: str) -> None:
+    """A flag for each of these Config fields, e.g. --batch-size, its help showing each recipe's value; unset flags
+    keep the recipe's value."""
+    group = parser.add_argument_group(title)
+    fields = {field.name: field for field in dataclasses.fields(Config)}
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        text = f"{FIELD_HELP.get(name, '')} ({recipe_values(name)})".replace("%", "%%")
+        if fields[name].type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif name in CHOICES:
+            group.add_argument(flag, choices=CHOICES[name], help=text)
         else:
-            group.add_argument(flag, type=FLAG_TYPES[field.type], metavar=field.name.upper(), help=f"{field.default}")
+            group.add_argument(flag, type=FLAG_TYPES[fields[name].type], metavar=name.upper(), help=text)
+
+
+def recipe_values(name: str) -> str:
+    """A Config field's value in each recipe, the default recipe's first: "default: the recipe's; fast: 2, seed: 10,
+    ...", or "default: 128" where all recipes agree."""
+    order = [DEFAULT_RECIPE, *(recipe for recipe in RECIPES if recipe != DEFAULT_RECIPE)]
+    values = {recipe: show_value(getattr(RECIPES[recipe], name)) for recipe in order}
+    if len(set(values.values())) == 1:
+        return f"default: {values[DEFAULT_RECIPE]}"
+    return "default: the recipe's; " + ", ".join(f"{recipe}: {value}" for recipe, value in values.items())
+
+
+def show_value(value: object) -> str:
+    """A hyperparameter's value as a user types it: on/off, 0.005, all (steps_per_epoch's None)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "all"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(Config)}
+    """The command's Config: its recipe (the seed's for `summary`) with the flags given.
+
+    --validation-split 0 leaves no images to calibrate on: with a recipe that calibrates, it turns calibration off,
+    saying so, unless --calibrate asks for both (an error, from Config).
+    """
+    overrides = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(Config)}
     if getattr(args, "dry_run", False):
         overrides.update(epochs=1, steps_per_epoch=2)
-    return config_for(getattr(args, "recipe", "seed"), **overrides)
-
-
-def train_command(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    dataset, data = load_command_data(args)
-    default_output = "dry-run" if args.dry_run else f"{dataset}-{args.recipe}"
-    output = args.output = args.output or Path("runs") / default_output  # main() names it if interrupted.
-    print(describe_split(dataset, data, config))
-    verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
-    result = train_and_evaluate(
-        config,
-        data,
-        output_dir=output,
-        verbose=verbose,
-        restart=args.restart,
-        tensorboard_dir=args.tensorboard,
-        replace_finished=args.replace,
-    )
-    report = result.report
-    print(f"\n{format_scores(report.scores)}")
-    print(f"\nBackend: {result.backend}; devices: {', '.join(result.devices)}")
-    print(f"Precision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
-    if len(result.devices) > 1:
-        scaled, count = result.trained_config, len(result.devices)
+    recipe = getattr(args, "recipe", "seed")
+    if overrides["validation_split"] == 0 and overrides["calibrate"] is None and RECIPES[recipe].calibrate:
+        overrides["calibrate"] = False
         print(
-            f"Devices: {count}, data-parallel; global batch {scaled.batch_size} and learning rate "
-            f"{scaled.learning_rate:g} ({count} times the per-device values)"
+            "note: calibration is off: --validation-split 0 leaves no images to fit its temperature on", file=sys.stderr
         )
-    if result.temperature is not None:
-        print(f"Probabilities calibrated on the validation images: temperature {result.temperature:.2f}")
-    print(f"Test calibration error (ECE): {100 * result.test_calibration_error:.2f}%")
-    print(f"\nTest accuracy: {100 * result.test_accuracy:.1f}%")
-    files = result.files
-    saved = [path.name for path in (files.best_model, files.history, files.results) if path.exists()]
-    print(f"Saved {files.model}, {', '.join(saved)} in {output}")
-    if args.plots:
-        print_saved_plots(save_plots(args.plots, data, report, result.history))
-    if args.benchmark:
-        StopWatch.benchmark(sysinfo=False)
-    return 0
-
-
-def load_command_data(args: argparse.Namespace) -> tuple[str, tuple[Split, Split]]:
-    """The dataset the command asked for, and its data. With neither --dataset nor --data, MNIST, or where it cannot
-    be had, the sample shipped in the package, saying so on standard error."""
-    if args.dataset is not None or args.data is not None:
-        dataset = args.dataset or "mnist"
-        return dataset, load_data(dataset, args.data)
-    try:
-        return "mnist", load_data("mnist")
-    except DataUnavailableError as error:
-        note = (
-            f"note: {error.short} Training on the real MNIST sample shipped in the package instead. For the full set: "
-        )
-        print(note + error.advice, file=sys.stderr)
-        return "sample", load_data("sample")
-
-
-def describe_split(dataset: str, data: tuple[Split, Split], config: Config) -> str:
-    """One line: how many images train, validate and test."""
-    train, (x_test, _) = data
-    (x_train, _), validation = split_validation(train, config.validation_split)
-    if validation is None:
-        return f"{dataset}: {len(x_train):,} training and {len(x_test):,} test images (no validation split)"
-    return (
-        f"{dataset}: {len(x_train):,} training, {len(validation[0]):,} validation (the last "
-        f"{config.validation_split:.0%} of the training images) and {len(x_test):,} test images"
-    )
-
-
-def evaluate_command(args: argparse.Namespace) -> int:
-    models = [load_model(path) for path in args.models]
-    _, data = load_command_data(args)
-    report = evaluation_report(models, data[1])
-    print(format_scores(report.scores))
-    ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
-    print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
-    print(f"Test accuracy: {100 * report.accuracy:.2f}%{ensemble}")
-    if args.plots:
-        print_saved_plots(save_plots(args.plots, data, report))
-    return 0
-
-
-def summary_command(args: argparse.Namespace) -> int:
-    model = build_model(config_from(args))
-    print(f"Backend: {backend.name()}")
-    model.summary()
-    diagram = plot_architecture(model, args.diagram)
-    if diagram is not None:
-        print(f"Saved the architecture diagram to {diagram}")
-    return 0
-
-
-def predict_command(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    predictions = predict_files(model, args.images, top=max(1, args.top), explain=args.explain is not None)
-    if args.json:
-        print(json.dumps([prediction.summary() for prediction in predictions], indent=2))
-    for prediction in predictions:
-        if prediction.error:
-            print(f"error: {prediction.error}", file=sys.stderr)
-        elif not args.json:
-            ranked = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
-            print(f"{prediction.file}: {ranked}")
-    if args.explain is not None:
-        pictures = [
-            save_figure(
-                plot_explanation(prediction.explanation, prediction.original, Path(prediction.file).name),
-                args.explain / f"{Path(prediction.file).stem}.png",
-            )
-            for prediction in predictions
-            if prediction.explanation is not None
-        ]
-        print(
-            f"Saved the explanations: {', '.join(str(path) for path in pictures)}",
-            file=sys.stderr if args.json else sys.stdout,
-        )
-    return 1 if any(prediction.error for prediction in predictions) else 0
-
-
-def export_command(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
-    print(f"Exported {args.model} as {args.format} to {path}")
-    return 0
-
-
-def demo_command(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    check_port_free(args.host, args.port)
-    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    launch_demo(model, args.host, args.port)
-    return 0
-
-
-def save_plots(
-    folder: Path, data: tuple[Split, Split], report: EvaluationReport, history: dict | None = None
-) -> list[Path]:
-    """Save the run's figures as PNG files in `folder`: samples, training curves, confusion matrix, mistakes."""
-    (x_train, y_train), test = data
-    worst = most_confident_errors(report.true_labels, report.probabilities)
-    figures = {
-        "samples.png": plot_digits(x_train[:32], y_train[:32].argmax(axis=1), title="Training digits"),
-        "confusion_matrix.png": plot_confusion_matrix(report.matrix),
-    }
-    if len(worst):  # A model without mistakes has none to show.
-        figures["misclassified.png"] = plot_digits(
-            test[0][worst],
-            report.true_labels[worst],
-            report.predicted_labels[worst],
-            title="Most confident mistakes: predicted (true)",
-        )
-    if history:
-        figures["training_curves.png"] = plot_history(history)
-    return [save_figure(figure, Path(folder) / name) for name, figure in figures.items()]
-
-
-def print_saved_plots(paths: list[Path]) -> None:
-    print(f"Saved plots: {', '.join(str(path) for path in paths)}")
+    return config_for(recipe, **overrides)

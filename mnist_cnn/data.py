@@ -12,11 +12,10 @@ import gzip
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
-from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn.errors import DataError
 
@@ -27,7 +26,7 @@ DATA_ENV_VARS = {"mnist": "MNIST_CNN_DATA", "fashion": "MNIST_CNN_FASHION_DATA"}
 # Debian's package dataset-fashion-mnist installs the four IDX files here.
 SYSTEM_FOLDERS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
 SAMPLE_PATH = Path(__file__).parent / "data" / "mnist_sample.npz"
-KERAS_LOADERS = {"mnist": keras.datasets.mnist.load_data, "fashion": keras.datasets.fashion_mnist.load_data}
+
 # Keras' cache names: a .npz for MNIST, a folder of the four gzipped IDX files for Fashion-MNIST.
 KERAS_CACHE_NAMES = {"mnist": "mnist.npz", "fashion": "fashion-mnist"}
 DOWNLOAD_URLS = {
@@ -46,11 +45,28 @@ IDX_UINT8 = 0x08
 Split = tuple[np.ndarray, np.ndarray]
 
 
+def keras_loader(module: str) -> Callable[[], tuple[Split, Split]]:
+    """`keras.datasets.MODULE.load_data`, Keras imported only when it is called: importing it takes seconds, which
+    `mnist-cnn --help` and the configuration (IMAGE_SIZE) need not wait for."""
+
+    def download() -> tuple[Split, Split]:
+        import keras
+
+        return getattr(keras.datasets, module).load_data()
+
+    return download
+
+
+KERAS_LOADERS = {"mnist": keras_loader("mnist"), "fashion": keras_loader("fashion_mnist")}
+
+
 def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """`(x_train, y_train), (x_test, y_test)` ready for the model: see the module's docstring.
 
     The time it takes is kept as StopWatch's "load" timer.
     """
+    from cloudmesh.common.StopWatch import StopWatch  # half a second to import: not for `mnist-cnn --help`
+
     StopWatch.start("load")
     train, test = load_raw(dataset, path)
     prepared = preprocess(*train), preprocess(*test)
@@ -60,6 +76,8 @@ def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> 
 
 def preprocess(images: np.ndarray, labels: np.ndarray) -> Split:
     """Scale uint8 images to float32 in [0, 1] with a channel axis, and one-hot the labels, as the seed does."""
+    import keras
+
     x = images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype("float32") / 255
     y = keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
     return x, y

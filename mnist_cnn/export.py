@@ -20,14 +20,17 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 from packaging.version import Version
 
 from mnist_cnn import backend
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path
+
+if TYPE_CHECKING:
+    import keras
 
 # Our format names, and Keras' for each.
 FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
@@ -64,6 +67,8 @@ def check_known_format(export_format: str) -> None:
 def needed_modules(export_format: str, backend_name: str) -> list[str]:
     """The modules an export from `backend_name` needs with this Keras: before 3.14, Keras exported a JAX model to
     ONNX through TensorFlow (jax2tf and tf2onnx), as Colab's Keras 3.13 still does."""
+    import keras  # here, not on top: the command line reads FORMATS for its --help, which must not wait for Keras
+
     if (export_format, backend_name) == ("onnx", "jax") and Version(keras.__version__).release < (3, 14):
         return ["tensorflow", "tf2onnx", "onnx", "onnxruntime"]
     return NEEDS[export_format, backend_name]
@@ -99,6 +104,8 @@ def check_format(export_format: str) -> None:
 
 def as_float32(model: keras.Model) -> keras.Model:
     """A float32 copy of a model built under any precision policy, with the same weights."""
+    import keras
+
     config = model.get_config()
     for layer in config["layers"]:
         if "dtype" in layer["config"]:

@@ -1,0 +1,210 @@
+"""The commands of `mnist-cnn`, one function each, called by mnist_cnn.cli with the arguments it read and checked.
+
+Importing this module imports Keras and its backend (seconds): mnist_cnn.cli does it only once a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cloudmesh.common.StopWatch import StopWatch
+
+from mnist_cnn import backend
+from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
+from mnist_cnn.config import Config
+from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validation
+from mnist_cnn.demo import check_port_free, launch_demo
+from mnist_cnn.export import default_export_path, export_model
+from mnist_cnn.model import build_model, load_model, plot_architecture
+from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
+from mnist_cnn.predict import predict_files
+from mnist_cnn.runs import RunConflictError, RunFiles
+from mnist_cnn.train import train_and_evaluate
+
+RUNS_FOLDER = Path("runs")
+DRY_RUN_FOLDER = RUNS_FOLDER / "dry-run"
+
+
+def train(args: argparse.Namespace) -> int:
+    config = args.config
+    dataset, data = load_command_data(args)
+    # A dry run's own folder holds nothing worth keeping: the next dry run replaces it.
+    replace_finished = args.replace or (args.dry_run and args.output is None)
+    output = args.output = args.output or default_output(dataset, args)  # main() names it if interrupted.
+    print(describe_split(dataset, data, config))
+    verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
+    result = train_and_evaluate(
+        config,
+        data,
+        output_dir=output,
+        verbose=verbose,
+        restart=args.restart,
+        tensorboard_dir=args.tensorboard,
+        replace_finished=replace_finished,
+    )
+    report = result.report
+    print(f"\n{format_scores(report.scores)}")
+    print(f"\nBackend: {result.backend}; devices: {', '.join(result.devices)}")
+    print(f"Precision: {result.precision}" + (" (auto)" if config.precision == "auto" else ""))
+    if len(result.devices) > 1:
+        scaled, count = result.trained_config, len(result.devices)
+        print(
+            f"Devices: {count}, data-parallel; global batch {scaled.batch_size} and learning rate "
+            f"{scaled.learning_rate:g} ({count} times the per-device values)"
+        )
+    if result.temperature is not None:
+        print(f"Probabilities calibrated on the validation images: temperature {result.temperature:.2f}")
+    print(f"Test calibration error (ECE): {100 * result.test_calibration_error:.2f}%")
+    print(f"\nTest accuracy: {100 * result.test_accuracy:.1f}%")
+    files = result.files
+    saved = [path.name for path in (files.best_model, files.history, files.results) if path.exists()]
+    print(f"Saved {files.model}, {', '.join(saved)} in {output}")
+    if args.plots:
+        print_saved_plots(save_plots(args.plots, data, report, result.history))
+    if args.benchmark:
+        StopWatch.benchmark(sysinfo=False)
+    return 0
+
+
+def default_output(dataset: str, args: argparse.Namespace) -> Path:
+    """runs/DATASET-RECIPE, or runs/dry-run. A finished run there is kept: unless --replace or --restart asks to
+    replace it, RunConflictError says how to keep both."""
+    if args.dry_run:
+        return DRY_RUN_FOLDER
+    folder = RUNS_FOLDER / f"{dataset}-{args.recipe}"
+    if RunFiles(folder).finished and not (args.replace or args.restart):
+        raise RunConflictError(
+            f"{folder} holds a finished run: to keep both, give this one its own folder (--output {free_folder(folder)}"
+            "); to replace it, --replace"
+        )
+    return folder
+
+
+def free_folder(folder: Path) -> Path:
+    """FOLDER-2, else FOLDER-3, ...: the first of them that does not exist."""
+    number = 2
+    while folder.with_name(f"{folder.name}-{number}").exists():
+        number += 1
+    return folder.with_name(f"{folder.name}-{number}")
+
+
+def load_command_data(args: argparse.Namespace) -> tuple[str, tuple[Split, Split]]:
+    """The dataset the command asked for, and its data. With neither --dataset nor --data, MNIST, or where it cannot
+    be had, the sample shipped in the package, saying so on standard error."""
+    if args.dataset is not None or args.data is not None:
+        dataset = args.dataset or "mnist"
+        return dataset, load_data(dataset, args.data)
+    try:
+        return "mnist", load_data("mnist")
+    except DataUnavailableError as error:
+        note = (
+            f"note: {error.short} Training on the real MNIST sample shipped in the package instead. For the full set: "
+        )
+        print(note + error.advice, file=sys.stderr)
+        return "sample", load_data("sample")
+
+
+def describe_split(dataset: str, data: tuple[Split, Split], config: Config) -> str:
+    """One line: how many images train, validate and test."""
+    train, (x_test, _) = data
+    (x_train, _), validation = split_validation(train, config.validation_split)
+    if validation is None:
+        return f"{dataset}: {len(x_train):,} training and {len(x_test):,} test images (no validation split)"
+    return (
+        f"{dataset}: {len(x_train):,} training, {len(validation[0]):,} validation (the last "
+        f"{config.validation_split:.0%} of the training images) and {len(x_test):,} test images"
+    )
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    models = [load_model(path) for path in args.models]
+    _, data = load_command_data(args)
+    report = evaluation_report(models, data[1])
+    print(format_scores(report.scores))
+    ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
+    print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
+    print(f"Test accuracy: {100 * report.accuracy:.2f}%{ensemble}")
+    if args.plots:
+        print_saved_plots(save_plots(args.plots, data, report))
+    return 0
+
+
+def summary(args: argparse.Namespace) -> int:
+    model = build_model(args.config)
+    print(f"Backend: {backend.name()}")
+    model.summary()
+    diagram = plot_architecture(model, args.diagram)
+    if diagram is not None:
+        print(f"Saved the architecture diagram to {diagram}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    predictions = predict_files(model, args.images, top=args.top, explain=args.explain is not None)
+    if args.json:
+        print(json.dumps([prediction.summary() for prediction in predictions], indent=2))
+    for prediction in predictions:
+        if prediction.error:
+            print(f"error: {prediction.error}", file=sys.stderr)
+        elif not args.json:
+            ranked = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
+            print(f"{prediction.file}: {ranked}")
+    if args.explain is not None:
+        pictures = [
+            save_figure(
+                plot_explanation(prediction.explanation, prediction.original, Path(prediction.file).name),
+                args.explain / f"{Path(prediction.file).stem}.png",
+            )
+            for prediction in predictions
+            if prediction.explanation is not None
+        ]
+        print(
+            f"Saved the explanations: {', '.join(str(path) for path in pictures)}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
+    return 1 if any(prediction.error for prediction in predictions) else 0
+
+
+def export(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
+    print(f"Exported {args.model} as {args.format} to {path}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    check_port_free(args.host, args.port)
+    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    launch_demo(model, args.host, args.port)
+    return 0
+
+
+def save_plots(
+    folder: Path, data: tuple[Split, Split], report: EvaluationReport, history: dict | None = None
+) -> list[Path]:
+    """Save the run's figures as PNG files in `folder`: samples, training curves, confusion matrix, mistakes."""
+    (x_train, y_train), test = data
+    worst = most_confident_errors(report.true_labels, report.probabilities)
+    figures = {
+        "samples.png": plot_digits(x_train[:32], y_train[:32].argmax(axis=1), title="Training digits"),
+        "confusion_matrix.png": plot_confusion_matrix(report.matrix),
+    }
+    if len(worst):  # A model without mistakes has none to show.
+        figures["misclassified.png"] = plot_digits(
+            test[0][worst],
+            report.true_labels[worst],
+            report.predicted_labels[worst],
+            title="Most confident mistakes: predicted (true)",
+        )
+    if history:
+        figures["training_curves.png"] = plot_history(history)
+    return [save_figure(figure, Path(folder) / name) for name, figure in figures.items()]
+
+
+def print_saved_plots(paths: list[Path]) -> None:
+    print(f"Saved plots: {', '.join(str(path) for path in paths)}")
