@@ -1,12 +1,16 @@
 """The package and the seed notebook's code on each Keras backend (TensorFlow, JAX, PyTorch), measured in the same run.
 
-    python benchmarks/backends.py --data ../shared/data [--rounds 3] [--train-images 3200]   (about 10 minutes here)
+    python benchmarks/backends.py --data ../shared/data [--rounds 3] [--train-images 3200] [--runners seed ...]
+    (about 10 minutes here)
 
 Each round measures every runner on every backend once, each in a fresh process (benchmarks/measure.py with
 KERAS_BACKEND set), in an order that rotates from round to round; the table gives medians over the rounds, and each
 figure against the seed code on TensorFlow (the seed notebook as it ran) and on the same backend. Training: one epoch
-of --train-images images after a warm-up epoch. The `augment` row is the `accurate` recipe's input pipeline alone
-(mnist_cnn.pipeline, shuffling, shifting and rotating batches of 128), which is the same NumPy code on every backend.
+of --train-images images after a warm-up epoch. `package-fast-float32` is the `fast` recipe in float32, which feeds
+Keras the arrays (nothing is augmented); `package-fast-float32-batches` the same through the package's batches (a
+PyDataset), as the `accurate` recipe's augmented images go (and as `fast` did before). The last line is the
+`accurate` recipe's input pipeline alone (mnist_cnn.pipeline, shuffling, shifting and rotating batches of 128), which
+is the same NumPy code on every backend.
 Results go to benchmarks/results/backends.json and .md, and the Markdown is printed.
 """
 
@@ -22,7 +26,7 @@ from pathlib import Path
 from mnist_cnn.backend import BACKENDS, installed
 
 HERE = Path(__file__).parent
-RUNNERS = ("seed", "package-fast-float32", "package-fast")
+RUNNERS = ("seed", "package-fast-float32", "package-fast-float32-batches", "package-fast")
 PIPELINE = """
 import json, sys, time
 from mnist_cnn.config import config_for
@@ -34,6 +38,43 @@ start = time.perf_counter()
 count = sum(len(batches[index][0]) for index in range(len(batches)))
 print(json.dumps({"images_per_s": count / (time.perf_counter() - start)}))
 """
+
+
+# --interleaved: one process a backend, the runners training in turn, epoch by epoch, so that a machine shared with
+# other work slows each runner alike; one warm-up epoch each, of --warmup-images images.
+INTERLEAVED = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from measure import make_runner
+from mnist_cnn.data import load_raw
+runners = sys.argv[2].split(",")
+rounds, train_images, warmup_images = (int(value) for value in sys.argv[3:6])
+(x, y), _ = load_raw(sys.argv[6], sys.argv[7] or None)
+made = {name: make_runner(name, len(x), 42) for name in runners}
+timed = {}
+for name, runner in made.items():
+    runner.train_epoch(runner.prepare(x[:warmup_images], y[:warmup_images]))
+    timed[name] = runner.prepare(x[:train_images], y[:train_images])
+rates = {name: [] for name in runners}
+for round_number in range(rounds):
+    shift = round_number % len(runners)
+    for name in runners[shift:] + runners[:shift]:
+        start = time.perf_counter()
+        made[name].train_epoch(timed[name])
+        rates[name].append(train_images / (time.perf_counter() - start))
+print(json.dumps(rates))
+"""
+
+
+def measure_interleaved(backend: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Training images a second of each runner on one backend, each round, the runners taking turns in one process."""
+    command = [sys.executable, "-c", INTERLEAVED, str(HERE), ",".join(args.runners), str(args.rounds)]
+    command += [str(args.train_images), str(args.warmup_images), args.dataset, args.data or ""]
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    if finished.returncode != 0:
+        raise SystemExit(f"the runners on {backend} failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def measure(backend: str, runner: str, args: argparse.Namespace) -> float:
@@ -61,32 +102,49 @@ def main() -> None:
     parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-images", type=int, default=3200)
+    parser.add_argument("--runners", nargs="+", default=RUNNERS, help="`seed` first: the reference, built first")
+    parser.add_argument("--interleaved", action="store_true", help="one process a backend, runners taking turns")
+    parser.add_argument("--warmup-images", type=int, default=640, help="with --interleaved (default: %(default)s)")
     args = parser.parse_args()
     backends = [backend for backend in BACKENDS if installed(backend)]
-    pairs = [(backend, runner) for backend in backends for runner in RUNNERS]
+    runners = args.runners
+    pairs = [(backend, runner) for backend in backends for runner in runners]
     rates: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
     pipeline: list[float] = []
     started = time.perf_counter()
-    for round_number in range(args.rounds):
-        shift = round_number * len(RUNNERS) % len(pairs)
+    if args.interleaved:
+        for backend in backends:
+            for runner, values in measure_interleaved(backend, args).items():
+                rates[backend, runner] = values
+                print(f"  {backend} {runner}: {', '.join(f'{value:.0f}' for value in values)}", file=sys.stderr)
+        pipeline.append(pipeline_rate(args))
+    for round_number in range(0 if args.interleaved else args.rounds):
+        shift = round_number * len(runners) % len(pairs)
         for backend, runner in pairs[shift:] + pairs[:shift]:
             rates[backend, runner].append(measure(backend, runner, args))
             print(f"  round {round_number + 1} {backend} {runner}: {rates[backend, runner][-1]:.0f}", file=sys.stderr)
         pipeline.append(pipeline_rate(args))
     median = {pair: statistics.median(values) for pair, values in rates.items()}
     reference = median.get(("tensorflow", "seed"))
+    how = (
+        "the runners of a backend in one process, taking turns epoch by epoch"
+        if args.interleaved
+        else "each in a fresh process"
+    )
     lines = [
         f"Training images/s on this CPU ({os.cpu_count()} cores), medians of {args.rounds} rounds of one epoch of "
-        f"{args.train_images:,} images after a warm-up epoch, {args.dataset}; "
+        f"{args.train_images:,} images after a warm-up epoch, {args.dataset}, {how}; "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        "| backend | runner | train images/s | vs seed code on TensorFlow | vs seed code on this backend |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| backend | runner | train images/s | vs seed code on TensorFlow | vs seed code on this backend | rounds |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     for backend, runner in pairs:
         rate = median[backend, runner]
         versus_tf = f"{rate / reference:.2f}" if reference else "n/a"
-        lines.append(f"| {backend} | {runner} | {rate:,.0f} | {versus_tf} | {rate / median[backend, 'seed']:.2f} |")
+        versus_seed = f"{rate / median[backend, 'seed']:.2f}" if (backend, "seed") in median else "n/a"
+        rounds = ", ".join(f"{value:.0f}" for value in rates[backend, runner])
+        lines.append(f"| {backend} | {runner} | {rate:,.0f} | {versus_tf} | {versus_seed} | {rounds} |")
     lines += [
         "",
         f"The `accurate` recipe's input pipeline alone (shuffle, shift, rotate; NumPy and SciPy, any backend): "
@@ -95,6 +153,7 @@ def main() -> None:
     ]
     table = "\n".join(lines)
     results = {
+        "interleaved": args.interleaved,
         "rounds": args.rounds,
         "train_images": args.train_images,
         "rates": {f"{backend} {runner}": values for (backend, runner), values in rates.items()},
