@@ -104,6 +104,7 @@ build_model(Config()).predict(numpy.zeros((2, 28, 28, 1)), verbose=0)
 """
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
 @pytest.mark.parametrize("first", ["keras", "mnist_cnn"])
 def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path, first):
@@ -113,6 +114,7 @@ def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path, first):
     assert any((tmp_path / "mnist-cnn" / "jax").iterdir())
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
 def test_a_compilation_cache_the_user_chose_is_kept(tmp_path):
     chosen = tmp_path / "chosen"

@@ -46,6 +46,7 @@ print(json.dumps(runs))
 """
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras trains on one device on PyTorch")
 def test_two_devices_train_data_parallel_as_well_as_one():
     environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -60,6 +61,7 @@ def test_two_devices_train_data_parallel_as_well_as_one():
     assert runs["2"]["accuracy"] == pytest.approx(runs["1"]["accuracy"], abs=0.05)
 
 
+@pytest.mark.backend
 def test_scaling_and_bad_device_counts(sample_data):
     config = config_for("seed")
     assert scaled_for(config, 4).batch_size == 512 and scaled_for(config, 4).learning_rate == pytest.approx(0.004)
@@ -70,6 +72,7 @@ def test_scaling_and_bad_device_counts(sample_data):
         train_and_evaluate(config_for("seed", devices="99", epochs=1, steps_per_epoch=1), sample_data)
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="only PyTorch refuses several devices")
 def test_several_devices_on_pytorch_are_one_clear_error(monkeypatch, sample_data):
     monkeypatch.setattr("mnist_cnn.backend.available_devices", lambda: ["cuda:0", "cuda:1"])
@@ -77,6 +80,7 @@ def test_several_devices_on_pytorch_are_one_clear_error(monkeypatch, sample_data
         train_and_evaluate(config_for("seed", devices="2", epochs=1, steps_per_epoch=1), sample_data)
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(
     keras.backend.backend() == "torch", reason="torch.compile takes over a minute to compile on a 2-core CPU"
 )

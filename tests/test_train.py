@@ -53,6 +53,7 @@ def test_overrides_and_bad_values():
         config_for("seed", precision="int8")
 
 
+@pytest.mark.backend
 def test_compiled_like_the_seed():
     model = compile_model(build_model(), SEED_RECIPE, train_size=60_000)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
@@ -60,6 +61,7 @@ def test_compiled_like_the_seed():
     assert model.loss.get_config()["label_smoothing"] == 0
 
 
+@pytest.mark.backend
 def test_learning_rate_per_step_warms_up_then_decays_to_zero():
     config = SEED_RECIPE.replace(lr_schedule="cosine", learning_rate=0.003, warmup_epochs=1, epochs=10)
     model = compile_model(build_model(config), config, train_size=100 * 128)  # 100 steps an epoch
@@ -121,18 +123,21 @@ def test_batches_cover_every_image_once_an_epoch_in_a_new_order(sample_data):
     np.testing.assert_array_equal(again[3][0], TrainingBatches(train, again.config)[3][0])  # seeded: the same
 
 
+@pytest.mark.backend
 def test_short_training_on_the_sample_learns(trained_run):
     assert trained_run.test_accuracy > 0.7  # chance is 0.1
     assert trained_run.history["loss"][-1] < trained_run.history["loss"][0]
     assert {"build", "train", "evaluate"} <= set(trained_run.timings)
 
 
+@pytest.mark.backend
 def test_seed_recipe_trains_on_all_training_images_without_validation(trained_run):
     assert trained_run.train_size == 2000 and trained_run.validation_size == 0
     assert "val_accuracy" not in trained_run.history and trained_run.temperature is None
     assert not trained_run.files.best_model.exists()  # nothing to choose the best epoch on
 
 
+@pytest.mark.backend
 def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(sample_data, monkeypatch, tmp_path):
     (x_train, _), (x_test, _) = sample_data
     seen = {"fit": [], "predicted": []}
@@ -174,6 +179,7 @@ def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(samp
     assert results["validation_images"] == 200 and results["temperature"] == pytest.approx(result.temperature)
 
 
+@pytest.mark.backend
 def test_calibrated_run_saves_the_calibrated_model(sample_data, tmp_path):
     result = train_and_evaluate(QUICK_VALIDATED, sample_data, tmp_path / "run", verbose=0)
     assert result.temperature is not None and result.temperature != 1.0
@@ -183,6 +189,7 @@ def test_calibrated_run_saves_the_calibrated_model(sample_data, tmp_path):
     assert 0 <= result.test_calibration_error < 0.5
 
 
+@pytest.mark.backend
 def test_run_leaves_its_files_and_no_partial_ones(trained_run):
     files = trained_run.files
     assert sorted(path.name for path in files.folder.iterdir()) == [
@@ -197,6 +204,7 @@ def test_run_leaves_its_files_and_no_partial_ones(trained_run):
     assert results["test_accuracy"] == pytest.approx(trained_run.test_accuracy)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("recipe", ["seed", "accurate"])
 def test_same_seed_same_run_to_the_bit(sample_data, recipe):
     config = config_for(recipe, epochs=2, steps_per_epoch=4, precision="float32")
@@ -208,6 +216,7 @@ def test_same_seed_same_run_to_the_bit(sample_data, recipe):
     assert not np.array_equal(first.model.get_weights()[0], other_seed.model.get_weights()[0])
 
 
+@pytest.mark.backend
 def test_a_later_run_has_no_load_time_of_its_own(sample_data):
     data = load_data("sample")
     config = QUICK_CONFIG.replace(epochs=1, steps_per_epoch=1)
@@ -230,6 +239,7 @@ def interrupted_run(config, data, folder):
     return (folder / "epochs.csv").read_bytes()
 
 
+@pytest.mark.backend
 def test_resume_keeps_the_finished_epochs_and_the_clock(sample_data, tmp_path):
     config = QUICK_VALIDATED.replace(epochs=3)
     folder = tmp_path / "run"
@@ -245,6 +255,7 @@ def test_resume_keeps_the_finished_epochs_and_the_clock(sample_data, tmp_path):
     assert elapsed[0] == first["elapsed_s"][0] and elapsed[0] < elapsed[1] < elapsed[2]
 
 
+@pytest.mark.backend
 def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data, tmp_path):
     folder = tmp_path / "run"
     config = QUICK_VALIDATED.replace(epochs=3)
@@ -260,6 +271,7 @@ def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data,
     assert len(restarted.history["loss"]) == 2 and not (folder / "backup").exists()
 
 
+@pytest.mark.backend
 def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -269,6 +281,7 @@ def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp
     assert not (folder / ".best.partial.keras").exists()
 
 
+@pytest.mark.backend
 def test_a_stale_partial_best_model_is_dropped_even_when_no_epoch_beats_the_best(tmp_path):
     checkpoint = BestModelCheckpoint(tmp_path / "best.keras", best_so_far=0.99)  # a resumed run's best so far
     checkpoint.set_model(build_model())
@@ -278,6 +291,7 @@ def test_a_stale_partial_best_model_is_dropped_even_when_no_epoch_beats_the_best
     assert not (tmp_path / "best.keras").exists() and not (tmp_path / ".best.partial.keras").exists()
 
 
+@pytest.mark.backend
 def test_best_model_is_the_epoch_with_the_best_validation_accuracy(sample_data, tmp_path):
     config = QUICK_VALIDATED.replace(epochs=4, learning_rate=0.05)  # so high that epochs go up and down
     result = train_and_evaluate(config, sample_data, tmp_path / "run", verbose=0)
@@ -296,6 +310,7 @@ class FitCalled(Exception):
     pass
 
 
+@pytest.mark.backend
 def test_no_callback_makes_each_training_step_wait_for_the_last(monkeypatch, tmp_path, sample_data):
     # Keras sends a step to the device before the last has finished unless a callback that is not `async_safe`
     # handles batch ends: then every step waits (on an H100, the seed recipe ran 28% slower than the seed's code).
@@ -543,6 +558,7 @@ def test_settings_of_the_right_kind_are_taken_as_python_values():
     json.dumps(dataclasses.asdict(config))  # written to run.json and results.json as it is
 
 
+@pytest.mark.backend
 def test_the_input_pipeline_takes_batches_only_where_it_must_or_is_asked(sample_data, monkeypatch):
     given = {}
 
