@@ -41,7 +41,8 @@ print(json.dumps({"images_per_s": count / (time.perf_counter() - start)}))
 
 
 # --interleaved: one process a backend, the runners training in turn, epoch by epoch, so that a machine shared with
-# other work slows each runner alike; one warm-up epoch each, of --warmup-images images.
+# other work slows each runner alike; one warm-up epoch each, of --warmup-images images. Timed by the wall clock and by
+# the process's CPU time (--clock cpu: images per CPU second, which other processes on the machine change far less).
 INTERLEAVED = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -55,19 +56,21 @@ timed = {}
 for name, runner in made.items():
     runner.train_epoch(runner.prepare(x[:warmup_images], y[:warmup_images]))
     timed[name] = runner.prepare(x[:train_images], y[:train_images])
-rates = {name: [] for name in runners}
+rates = {clock: {name: [] for name in runners} for clock in ("wall", "cpu")}
 for round_number in range(rounds):
     shift = round_number % len(runners)
     for name in runners[shift:] + runners[:shift]:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         made[name].train_epoch(timed[name])
-        rates[name].append(train_images / (time.perf_counter() - start))
+        rates["wall"][name].append(train_images / (time.perf_counter() - wall))
+        rates["cpu"][name].append(train_images / (time.process_time() - cpu))
 print(json.dumps(rates))
 """
 
 
-def measure_interleaved(backend: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    """Training images a second of each runner on one backend, each round, the runners taking turns in one process."""
+def measure_interleaved(backend: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """Training images a second of each runner on one backend, each round, the runners taking turns in one process:
+    {"wall": {runner: rates}, "cpu": {runner: rates}}."""
     command = [sys.executable, "-c", INTERLEAVED, str(HERE), ",".join(args.runners), str(args.rounds)]
     command += [str(args.train_images), str(args.warmup_images), args.dataset, args.data or ""]
     environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -105,17 +108,22 @@ def main() -> None:
     parser.add_argument("--runners", nargs="+", default=RUNNERS, help="`seed` first: the reference, built first")
     parser.add_argument("--interleaved", action="store_true", help="one process a backend, runners taking turns")
     parser.add_argument("--warmup-images", type=int, default=640, help="with --interleaved (default: %(default)s)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="with --interleaved: what times")
+    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
     args = parser.parse_args()
-    backends = [backend for backend in BACKENDS if installed(backend)]
+    backends = [backend for backend in args.backends if installed(backend)]
     runners = args.runners
     pairs = [(backend, runner) for backend in backends for runner in runners]
     rates: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
     pipeline: list[float] = []
     started = time.perf_counter()
+    other_clock: dict[str, list[float]] = {}  # with --interleaved, the rates by the clock not chosen
     if args.interleaved:
         for backend in backends:
-            for runner, values in measure_interleaved(backend, args).items():
+            measured = measure_interleaved(backend, args)
+            for runner, values in measured[args.clock].items():
                 rates[backend, runner] = values
+                other_clock[f"{backend} {runner}"] = measured["cpu" if args.clock == "wall" else "wall"][runner]
                 print(f"  {backend} {runner}: {', '.join(f'{value:.0f}' for value in values)}", file=sys.stderr)
         pipeline.append(pipeline_rate(args))
     for round_number in range(0 if args.interleaved else args.rounds):
@@ -127,16 +135,17 @@ def main() -> None:
     median = {pair: statistics.median(values) for pair, values in rates.items()}
     reference = median.get(("tensorflow", "seed"))
     how = (
-        "the runners of a backend in one process, taking turns epoch by epoch"
+        f"the runners of a backend in one process, taking turns epoch by epoch, timed by the {args.clock} clock"
         if args.interleaved
         else "each in a fresh process"
     )
+    unit = "images per CPU second" if args.interleaved and args.clock == "cpu" else "images/s"
     lines = [
-        f"Training images/s on this CPU ({os.cpu_count()} cores), medians of {args.rounds} rounds of one epoch of "
+        f"Training {unit} on this CPU ({os.cpu_count()} cores), medians of {args.rounds} rounds of one epoch of "
         f"{args.train_images:,} images after a warm-up epoch, {args.dataset}, {how}; "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        "| backend | runner | train images/s | vs seed code on TensorFlow | vs seed code on this backend | rounds |",
+        f"| backend | runner | train {unit} | vs seed code on TensorFlow | vs seed code on this backend | rounds |",
         "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     for backend, runner in pairs:
@@ -154,6 +163,8 @@ def main() -> None:
     table = "\n".join(lines)
     results = {
         "interleaved": args.interleaved,
+        "clock": args.clock if args.interleaved else "wall",
+        **({"rates_by_the_other_clock": other_clock} if args.interleaved else {}),
         "rounds": args.rounds,
         "train_images": args.train_images,
         "rates": {f"{backend} {runner}": values for (backend, runner), values in rates.items()},
