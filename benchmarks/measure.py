@@ -3,9 +3,10 @@
     python benchmarks/measure.py RUNNER speed [--train-images N]          -> training and inference speed, memory
     python benchmarks/measure.py RUNNER accuracy [--epochs N] [--seed S]  -> test accuracy and training time per epoch
 
-RUNNER is `seed` (the seed notebook's code), `torch` (plain PyTorch), or `package-RECIPE` (this package, e.g.
-package-seed, package-fast, package-fast-float32); `gemm speed` measures the machine's matrix-multiply rate. Prints
-one JSON object. Keras' runners run on the backend KERAS_BACKEND names.
+RUNNER is `seed` (the seed notebook's code), `torch` (plain PyTorch), or `package-RECIPE[-PRECISION[-PIPELINE]]`
+(this package, e.g. package-seed, package-fast, package-fast-float32, package-fast-float32-batches); `gemm speed`
+measures the machine's matrix-multiply rate. Prints one JSON object. Keras' runners run on the backend KERAS_BACKEND
+names.
 
 The accuracy task measures test accuracy after each epoch to time how long training takes to reach a target: that
 is measurement, and nothing is chosen with it (the package's recipes are chosen on validation data). The clock
@@ -74,8 +75,9 @@ class PackageRunner:
         from mnist_cnn.precision import set_precision
         from mnist_cnn.train import compile_model
 
-        recipe, _, precision = recipe.partition("-")  # e.g. fast-float32: the fast recipe in float32
-        self.config = config_for(recipe, seed=seed, precision=precision or None)
+        # e.g. fast-float32: the fast recipe in float32; fast-float32-batches: with the package's batches
+        recipe, precision, pipeline = (recipe.split("-") + [None, None])[:3]
+        self.config = config_for(recipe, seed=seed, precision=precision, input_pipeline=pipeline)
         self.uses_bfloat16 = set_precision(self.config.precision) == "mixed_bfloat16"
         self.model = compile_model(build_model(self.config), self.config, train_size)
 

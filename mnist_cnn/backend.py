@@ -188,8 +188,8 @@ def data_parallel(devices: list[str]) -> Iterator[None]:
     """Within this block, models are built, compiled and trained data-parallel on `devices` (as
     `mnist_cnn.devices.chosen_devices` checked them); with one device, nothing changes.
 
-    TensorFlow: MirroredStrategy. JAX: Keras' own `keras.distribution.DataParallel`, which also runs across hosts once
-    `keras.distribution.initialize()` (jax.distributed) has started on each. PyTorch: one device only.
+    TensorFlow: MirroredStrategy. JAX: Keras' own `keras.distribution.DataParallel`. PyTorch: one device only. The
+    devices are those of this machine: training across several machines is not supported (nothing here runs it).
     """
     if len(devices) == 1:
         yield

@@ -9,6 +9,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import MnistCnnError
 
@@ -20,9 +22,9 @@ class ConfigError(MnistCnnError, ValueError):
 def check_range(
     name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
 ) -> None:
-    """Raise ConfigError naming `name` and its accepted range unless `value` is a number within it."""
+    """Raise ConfigError naming `name` and its accepted range unless `value` is a finite number within it."""
     inside = (
-        isinstance(value, int | float)
+        is_number(value)
         and math.isfinite(value)
         and (low < value if low_open else low <= value)
         and (value < high if high_open else value <= high)
@@ -35,9 +37,27 @@ def check_range(
         raise ConfigError(f"{name} must be {accepted}, not {value!r}")
 
 
+def is_number(value: object) -> bool:
+    """Whether `value` is an int or a float (NumPy's included), and not a bool: True is no number of epochs."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+
+
+def check_type(name: str, value: object, kind: str) -> None:
+    """Raise ConfigError naming `name` and what it accepts unless `value` is of `kind`: "int" (an int, not a bool),
+    "float" (a number, an int included, not a bool; check_range then asks it to be finite) or "bool"."""
+    accepted, fits = {
+        "int": ("an integer", is_number(value) and isinstance(value, int | np.integer)),
+        "float": ("a number", is_number(value)),
+        "bool": ("True or False", isinstance(value, bool | np.bool_)),
+    }[kind]
+    if not fits:
+        raise ConfigError(f"{name} must be {accepted}, not {value!r}")
+
+
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 # Keras' dtype policies, and "auto" (mnist_cnn.precision picks one for the machine).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+INPUT_PIPELINES = ("auto", "arrays", "batches")
 
 
 @dataclass(frozen=True)
@@ -63,9 +83,11 @@ class Config:
     # fraction of a full turn. 0 turns it off.
     max_shift: float = 0.0
     max_rotation: float = 0.0
-    # "arrays": `model.fit` on NumPy arrays, as the seed does; "batches": the package's own batches
-    # (mnist_cnn.pipeline), shuffled every epoch and augmented, the same on every backend.
-    input_pipeline: str = "arrays"
+    # "arrays": `model.fit` on NumPy arrays, shuffled each epoch by Keras, as the seed does (the fastest: on
+    # TensorFlow the package's batches cost a third of the speed, benchmarks/results/backends.md); "batches": the
+    # package's own batches (mnist_cnn.pipeline), shuffled every epoch in the same order on every backend, and
+    # augmented; "auto": batches where the images are augmented, arrays otherwise.
+    input_pipeline: str = "auto"
     # Train on only the first steps_per_epoch * batch_size images (None: all of them). For quick checks only.
     steps_per_epoch: int | None = None
     # The fraction of the training images (the last ones, as Keras' `validation_split` takes them) held out to
@@ -87,10 +109,19 @@ class Config:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        if is_number(self.devices) and isinstance(self.devices, int | np.integer):
+            object.__setattr__(self, "devices", str(self.devices))  # devices=2 in Python, as --devices 2
+        for setting in dataclasses.fields(self):
+            value = getattr(self, setting.name)
+            if setting.type in ("int", "float", "bool") or (setting.type == "int | None" and value is not None):
+                kind = setting.type.removesuffix(" | None")
+                check_type(setting.name, value, kind)
+                # NumPy's scalars as Python's, which JSON writes (run.json, results.json); ints for floats as floats.
+                object.__setattr__(self, setting.name, {"int": int, "float": float, "bool": bool}[kind](value))
         choices = {
             "optimizer": OPTIMIZERS,
             "lr_schedule": ("constant", "cosine"),
-            "input_pipeline": ("arrays", "batches"),
+            "input_pipeline": INPUT_PIPELINES,
             "precision": PRECISIONS,
         }
         for name, allowed in choices.items():
@@ -113,17 +144,24 @@ class Config:
             )
         if self.calibrate and not self.validation_split:
             raise ConfigError("calibrate needs validation data to fit the temperature on: set validation_split")
-        if self.devices != "all" and not (self.devices.isdigit() and int(self.devices) >= 1):
+        if self.devices != "all" and not (
+            isinstance(self.devices, str) and self.devices.isdigit() and int(self.devices) >= 1
+        ):
             raise ConfigError(f"devices must be 'all' or a number of at least 1, not {self.devices!r}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
-        if self.augments and self.input_pipeline != "batches":
-            raise ConfigError("augmentation (max_shift, max_rotation) needs input_pipeline='batches'")
+        if self.steps_per_epoch is not None:
+            check_range("steps_per_epoch", self.steps_per_epoch, 1, math.inf)
+        if self.augments and self.input_pipeline == "arrays":
+            raise ConfigError("augmentation (max_shift, max_rotation) needs input_pipeline 'batches' or 'auto'")
 
     @property
     def augments(self) -> bool:
         """Whether training images are randomly shifted or rotated."""
         return self.max_shift > 0 or self.max_rotation > 0
+
+    @property
+    def feeds_batches(self) -> bool:
+        """Whether training takes the package's batches (mnist_cnn.pipeline) rather than the arrays themselves."""
+        return self.input_pipeline == "batches" or (self.input_pipeline == "auto" and self.augments)
 
     def replace(self, **changes: object) -> Config:
         """A copy with some values changed; unknown names raise TypeError, bad values ConfigError."""
@@ -137,13 +175,13 @@ SEED_RECIPE = Config()
 #
 # fast (the default of `mnist-cnn train`): the least training time to 99% accuracy. One short cycle over 2 epochs:
 # a linear warm-up to a high learning rate, then cosine decay to zero; mixed precision where the hardware has it.
-# One epoch reached 98.8% to 99.0% on validation, two 99.2% (benchmarks/results/search-fast.jsonl).
+# One epoch reached 98.8% to 99.0% on validation, two 99.2% (benchmarks/results/search-fast.jsonl). Nothing is
+# augmented, so Keras takes the arrays as they are, as in the seed (input_pipeline "auto").
 FAST_RECIPE = Config(
     epochs=2,
     learning_rate=0.005,
     lr_schedule="cosine",
     warmup_epochs=0.2,
-    input_pipeline="batches",
     validation_split=0.1,
     calibrate=True,
     precision="auto",
@@ -158,7 +196,6 @@ ACCURATE_RECIPE = Config(
     warmup_epochs=1.0,
     max_shift=0.1,
     max_rotation=0.03,
-    input_pipeline="batches",
     validation_split=0.1,
     calibrate=True,
 )
@@ -167,15 +204,13 @@ ACCURATE_RECIPE = Config(
 # takes longer than training: batches of 1,000, which divide the 54,000 training, 6,000 validation and 10,000 test
 # images (a last, smaller batch would be compiled again: 3.5 s on an H100), a peak rate of 0.01 and four epochs
 # (99.08% on validation, 98.98% to 99.18% over seeds 1 to 5; three epochs gave 98.93%, 98.78% to 99.13%:
-# benchmarks/results/search-gpu.jsonl), 16 steps in each call of the compiled step, the arrays given to Keras as they
-# are, and float32 (bfloat16 compiled 12 s longer, more than its faster steps gain in runs of seconds). README,
-# "On a GPU", gives its figures on an H100.
+# benchmarks/results/search-gpu.jsonl), 16 steps in each call of the compiled step, and float32 (bfloat16 compiled
+# 12 s longer, more than its faster steps gain in runs of seconds). README, "On a GPU", gives its figures on an H100.
 GPU_RECIPE = FAST_RECIPE.replace(
     batch_size=1000,
     learning_rate=0.01,
     epochs=4,
     steps_per_execution=16,
-    input_pipeline="arrays",
     precision="float32",
 )
 

@@ -3,7 +3,8 @@
 model.keras    the trained (and calibrated) model        history.json   each epoch's losses and accuracies
 best.keras     the epoch with the best validation score  results.json   settings, test scores, timings
 epochs.csv     the log of each finished epoch            run.json       an unfinished run's settings
-backup/        Keras' BackupAndRestore (RunBackup): what a stopped run resumes from, until the run is saved
+backup/        the weights of the last two epochs (RunBackup): what a stopped run resumes from, until it is saved
+.replacement/  a run that is to replace the finished one (--replace), with the same files: moved in once saved
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,18 +24,20 @@ from typing import TYPE_CHECKING
 
 import keras
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-
 from mnist_cnn.config import Config
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, naming, write_json
 from mnist_cnn.model import save_model
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 if TYPE_CHECKING:
     from mnist_cnn.train import RunResult
+
+logger = logging.getLogger(__name__)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -95,40 +99,73 @@ class InMemoryWeightsFile(io.BytesIO):
         return "in-memory.weights.h5"
 
 
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore, each of its files written whole (to a temporary file, then renamed), so that a save
-    that fails (a full disk, a kill) leaves the backup of the epoch before, which the next run resumes from. A backup
-    that cannot be loaded all the same is one error saying so. It saves at epoch ends only: `async_safe` (see
-    BestModelCheckpoint)."""
+class RunBackup(keras.callbacks.Callback):
+    """What a stopped run resumes from, as Keras' BackupAndRestore: the weights (the model's and the optimizer's) at
+    the end of each of the last two epochs, `epoch-N.weights.h5`, each written whole (to a temporary file, then
+    renamed), so that a save that fails (a full disk, a kill) leaves the backups before it. A backup damaged since (a
+    machine's write cache lost in a crash, a sync tool) is passed over for the one before, saying so in one line;
+    where none can be loaded, one error says so. training_metadata.json names the last epoch saved, as Keras' does.
+    It saves at epoch ends only: `async_safe` (see BestModelCheckpoint)."""
 
     async_safe = True
+    KEPT = 2  # the backups kept: the last epoch's, and the one before in case it is damaged
 
     def __init__(self, folder: Path) -> None:
-        super().__init__(str(folder), delete_checkpoint=False)  # deleted by save_run once the model is saved
+        super().__init__()
         self.folder = Path(folder)
 
+    def saved(self) -> list[tuple[int, Path]]:
+        """The backups in the folder as (epoch, path), the latest first."""
+        found = []
+        for path in self.folder.glob("epoch-*.weights.h5"):
+            number = path.name.removeprefix("epoch-").removesuffix(".weights.h5")
+            if number.isdigit():
+                found.append((int(number), path))
+        return sorted(found, reverse=True)
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        try:
-            super().on_train_begin(logs)
-        except Exception as error:  # Keras raises ValueError, OSError, KeyError... for a damaged file
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        damaged: list[tuple[Path, str]] = []
+        for epoch, path in self.saved():
+            try:
+                self.restore(path)
+            except Exception as error:  # Keras raises ValueError, OSError, KeyError... for a damaged file
+                damaged.append((path, (str(error).strip().splitlines() or [type(error).__name__])[0]))
+                continue
+            self.model._initial_epoch = epoch  # as Keras' BackupAndRestore: fit goes on after this epoch
+            if damaged:
+                path, reason = damaged[0]
+                logger.warning(f"note: {path} cannot be loaded ({reason}): resuming from the backup of epoch {epoch}")
+            return
+        if damaged:
+            reason = damaged[0][1]
             raise RunConflictError(
                 f"the backup in {self.folder} cannot be loaded ({reason}): run again with --restart to start over"
-            ) from error
+            )
+
+    def restore(self, path: Path) -> None:
+        """Load the weights of the model and of its optimizer from the backup at `path`."""
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(path)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         weights = InMemoryWeightsFile()
         self.model.save_weights(weights)  # in memory: h5py writing to a full disk crashed the process at exit
-        with atomic_path(self.folder / "latest.weights.h5") as temporary:
+        with atomic_path(self.folder / f"epoch-{epoch + 1}.weights.h5") as temporary:
             temporary.write_bytes(weights.getvalue())
         write_json(self.folder / "training_metadata.json", {"epoch": epoch + 1, "batch": 0})
+        for _, older in self.saved()[self.KEPT :]:
+            older.unlink(missing_ok=True)
 
 
 @dataclass
 class RunFiles:
-    """Where a run with an output folder keeps its files."""
+    """Where a run with an output folder keeps its files. A run that `replaces` a finished one keeps them in the
+    finished run's `replacement` folder until it is saved."""
 
     folder: Path
+    replaces: RunFiles | None = None
 
     model: Path = field(init=False)
     best_model: Path = field(init=False)
@@ -137,6 +174,7 @@ class RunFiles:
     epoch_log: Path = field(init=False)
     backup: Path = field(init=False)
     run_config: Path = field(init=False)
+    replacement: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -147,6 +185,12 @@ class RunFiles:
         self.epoch_log = self.folder / "epochs.csv"
         self.backup = self.folder / "backup"
         self.run_config = self.folder / "run.json"
+        self.replacement = self.folder / ".replacement"
+
+    @property
+    def saved_files(self) -> tuple[Path, ...]:
+        """The files of a finished run, model.keras last."""
+        return (self.best_model, self.epoch_log, self.history, self.results, self.model)
 
     @property
     def unfinished(self) -> bool:
@@ -165,10 +209,28 @@ class RunFiles:
             path.unlink(missing_ok=True)
 
     def discard(self) -> None:
-        """Forget whatever run the folder holds, finished or not: its files, and only its files, are removed."""
+        """Forget whatever run the folder holds, finished or not, and its replacement: its files, and only its files,
+        are removed."""
         self.discard_unfinished()
         for path in (self.model, self.history, self.results):
             path.unlink(missing_ok=True)
+        shutil.rmtree(self.replacement, ignore_errors=True)
+
+    def move_in(self, new: RunFiles) -> None:
+        """Make the finished run in `new` (this folder's replacement) the folder's run, by renames: each of its files
+        takes the place of the old run's, model.keras last, and the old run's files it has not (best.keras, where it
+        validated on nothing) are removed. The list of what moves is written first, so that a move interrupted half
+        way is finished by the next run (`start_run`)."""
+        moving = new.folder / "moving.json"
+        if not moving.exists():
+            write_json(moving, [path.name for path in new.saved_files if path.exists()])
+        names = json.loads(moving.read_text())
+        for source, target in zip(new.saved_files, self.saved_files, strict=True):
+            if source.name not in names:
+                target.unlink(missing_ok=True)
+            elif source.exists():
+                os.replace(source, target)
+        shutil.rmtree(new.folder)
 
 
 class RunConflictError(MnistCnnError):
@@ -238,33 +300,59 @@ def run_lock(files: RunFiles | None) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def start_run(files: RunFiles, settings: dict, restart: bool = False, replace_finished: bool = False) -> float:
-    """Get an output folder ready for a run with these settings; return the training time of its part done already.
+def start_run(
+    files: RunFiles, settings: dict, restart: bool = False, replace_finished: bool = False
+) -> tuple[RunFiles, float]:
+    """Get an output folder ready for a run with these settings; return where the run is to keep its files, and the
+    training time of its part done already.
 
     An unfinished run there with the same settings is resumed; with other settings, RunConflictError names what
-    differs and leaves it untouched. A finished run there is kept (RunConflictError) unless `replace_finished`.
-    `restart` discards whatever run is there, finished or not.
+    differs and leaves it untouched. A finished run there is kept (RunConflictError) unless `replace_finished`: the
+    new run then trains in the folder's replacement folder, and the finished run stays whole, to be used, until
+    `save_run` has saved the new one and moved it in. An interrupted replacement is resumed by the next with the same
+    settings, or started again by one with others. `restart` discards whatever run is there, finished or not.
     """
     files.folder.mkdir(parents=True, exist_ok=True)
-    if restart or (files.finished and replace_finished):
+    replacement = RunFiles(files.replacement, replaces=files)
+    if (replacement.folder / "moving.json").exists() or replacement.finished:
+        files.move_in(replacement)  # saved, then interrupted before it was all moved in: finish the move
+    if restart:
         files.discard()
-    if files.finished:
+    if not files.finished:
+        shutil.rmtree(files.replacement, ignore_errors=True)  # nothing left to replace
+        return files, resumed_time(files, settings)
+    if not replace_finished:
         raise RunConflictError(
-            f"{files.folder} holds a finished run ({files.model.name}): --restart replaces it, or choose another "
-            "--output"
+            f"{files.folder} holds a finished run ({files.model.name}): --replace trains a new one to take its place, "
+            "--restart discards it, or choose another --output"
         )
-    if files.unfinished and files.run_config.exists():
-        earlier = json.loads(files.run_config.read_text())
-        differences = [
-            f"{name} {earlier.get(name)!r} -> {value!r}"
-            for name, value in settings.items()
-            if earlier.get(name) != value
-        ]
-        if differences:
-            raise RunConflictError(
-                f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
-                "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
-            )
+    replacement.folder.mkdir(exist_ok=True)
+    differences = other_settings(replacement, settings)
+    if differences:  # an interrupted replacement with other settings: this one takes its place
+        logger.warning(f"note: an interrupted replacement with other settings ({'; '.join(differences)}) starts over")
+        replacement.discard_unfinished()
+    return replacement, resumed_time(replacement, settings)
+
+
+def other_settings(files: RunFiles, settings: dict) -> list[str]:
+    """How the settings of the unfinished run in `files` differ from `settings`, one "name old -> new" each."""
+    if not (files.unfinished and files.run_config.exists()):
+        return []
+    earlier = json.loads(files.run_config.read_text())
+    return [
+        f"{name} {earlier.get(name)!r} -> {value!r}" for name, value in settings.items() if earlier.get(name) != value
+    ]
+
+
+def resumed_time(files: RunFiles, settings: dict) -> float:
+    """Ready `files` for a run with `settings`: the training time of its unfinished run, resumed, or 0 for a new run.
+    An unfinished run with other settings is a RunConflictError, and is left as it was."""
+    differences = other_settings(files, settings)
+    if differences:
+        raise RunConflictError(
+            f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
+            "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
+        )
     if not files.unfinished:
         files.discard()  # what an earlier run left half done, before it made its backup
         write_json(files.run_config, settings)
@@ -273,8 +361,9 @@ def start_run(files: RunFiles, settings: dict, restart: bool = False, replace_fi
     return history.get("elapsed_s", [0.0])[-1]
 
 
-def save_run(result: RunResult, config: Config) -> None:
-    """Write the model, history and results of a finished run, each atomically, and drop the backup."""
+def save_run(result: RunResult, config: Config) -> RunFiles:
+    """Write the model, history and results of a finished run, each atomically, and drop the backup; a replacement
+    then takes the finished run's place. Return the files of the folder where the run now is."""
     files = result.files
     save_model(result.model, files.model)
     write_json(files.history, result.history)
@@ -297,3 +386,7 @@ def save_run(result: RunResult, config: Config) -> None:
     )
     shutil.rmtree(files.backup, ignore_errors=True)
     files.run_config.unlink(missing_ok=True)
+    if files.replaces is None:
+        return files
+    files.replaces.move_in(files)
+    return files.replaces

@@ -88,7 +88,7 @@ def fit(
     x, y = train
     if config.steps_per_epoch is not None:
         x, y = x[: config.steps_per_epoch * config.batch_size], y[: config.steps_per_epoch * config.batch_size]
-    if config.input_pipeline == "batches":
+    if config.feeds_batches:
         inputs = {"x": TrainingBatches((x, y), config), "shuffle": False}  # It shuffles, the same on every backend.
     else:
         inputs = {"x": x, "y": y, "batch_size": config.batch_size}
@@ -234,19 +234,23 @@ def train_and_evaluate(
     With `tensorboard_dir`, Keras' TensorBoard callback logs the losses, accuracies and learning rate of each epoch
     there (`tensorboard --logdir DIR`). A run with an `output_dir` that was interrupted resumes from its last
     finished epoch when called again with the same config and data (RunConflictError otherwise, unless `restart`).
-    A finished run in `output_dir` is kept (RunConflictError) unless `replace_finished` or `restart`; while the run
-    lasts, no other process can train into the same folder.
+    A finished run in `output_dir` is kept (RunConflictError) unless `restart` (discarded first) or
+    `replace_finished`: the new run then trains beside it and takes its place only once saved, so that a replacement
+    that fails or is interrupted leaves the finished run whole (the next one resumes it). While the run lasts, no
+    other process can train into the same folder.
     Stage timings are taken with cloudmesh-common's StopWatch (`StopWatch.benchmark()` prints them).
     """
     train, test = data
     train, validation = split_validation(train, config.validation_split)
     keras.utils.set_random_seed(config.seed)
-    files = RunFiles(output_dir) if output_dir is not None else None
-    with run_lock(files):  # one folder, one run
-        earlier_s = 0.0
-        if files is not None:
+    devices = chosen_devices(config.devices)  # before the folder is touched: a count refused leaves it as it was
+    folder_files = RunFiles(output_dir) if output_dir is not None else None
+    with run_lock(folder_files):  # one folder, one run
+        files, earlier_s = None, 0.0
+        if folder_files is not None:
             settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
-            earlier_s = start_run(files, settings, restart, replace_finished)
+            # With replace_finished, the files of a new run beside the finished one, until it is saved.
+            files, earlier_s = start_run(folder_files, settings, restart, replace_finished)
         callbacks = [
             InterruptibleTraining(),
             StopOnNonFiniteLoss(),
@@ -258,7 +262,6 @@ def train_and_evaluate(
 
         StopWatch.start("build")
         precision = set_precision(config.precision)
-        devices = chosen_devices(config.devices)
         trained_config = scaled_for(config, len(devices))
         with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
             model = compile_model(build_model(trained_config), trained_config, len(train[0]))
@@ -299,7 +302,7 @@ def train_and_evaluate(
         )
         if files is not None:
             result.history = read_epoch_log(files.epoch_log)
-            save_run(result, config)
+            result.files = save_run(result, config)
         return result
 
 

@@ -104,6 +104,7 @@ build_model(Config()).predict(numpy.zeros((2, 28, 28, 1)), verbose=0)
 """
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
 @pytest.mark.parametrize("first", ["keras", "mnist_cnn"])
 def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path, first):
@@ -113,6 +114,7 @@ def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path, first):
     assert any((tmp_path / "mnist-cnn" / "jax").iterdir())
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compilation cache: the other backends keep none")
 def test_a_compilation_cache_the_user_chose_is_kept(tmp_path):
     chosen = tmp_path / "chosen"
@@ -121,3 +123,14 @@ def test_a_compilation_cache_the_user_chose_is_kept(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert any(chosen.iterdir())
     assert not (tmp_path / "mnist-cnn").exists()
+
+
+@pytest.mark.backend
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX: run the suite with KERAS_BACKEND=jax")
+def test_on_jax_training_is_compiled_even_when_jit_compile_is_off(sample_data):
+    from mnist_cnn.config import config_for
+    from mnist_cnn.train import train_and_evaluate
+
+    config = config_for("seed", epochs=1, steps_per_epoch=2, jit_compile=False)
+    model = train_and_evaluate(config, sample_data, verbose=0).model
+    assert model.jit_compile is True and not model.run_eagerly

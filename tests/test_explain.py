@@ -87,3 +87,35 @@ def test_deletion_blanks_the_share_asked(trained_run, sample_data, share):
     blanked = deleted(images, ranking, share)
     changed = (np.ones_like(images) != deleted(np.ones_like(images), ranking, share)).sum(axis=(1, 2, 3))
     assert (changed == round(share * 784)).all() and blanked.shape == images.shape
+
+
+class LinearInk:
+    """A stand-in for a model whose probability of class 0 is the sum of each pixel times its weight, so that the
+    fall when a square is blanked is the sum of the weights in the square."""
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def predict_on_batch(self, images):
+        scores = np.zeros((len(images), 10), np.float32)
+        scores[:, 0] = (images[..., 0] * self.weights).sum(axis=(1, 2))
+        return scores
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return self.predict_on_batch(images)
+
+
+def test_each_pixel_of_a_map_is_the_mean_fall_of_the_squares_that_cover_it():
+    weights = np.random.default_rng(0).uniform(0, 1e-3, (28, 28)).astype(np.float32)
+    image = np.ones((1, 28, 28, 1), np.float32)
+    heat = occlusion_maps(LinearInk(weights), image, np.array([0]), patch=4, stride=2)[0]
+
+    def fall(top, left):  # blanking the 4x4 square at (top, left)
+        return weights[top : top + 4, left : left + 4].sum()
+
+    # (5, 5) is in the squares starting at rows 2 and 4 and columns 2 and 4; (0, 6) in those at row 0, columns 4, 6.
+    assert heat[5, 5] == pytest.approx(np.mean([fall(2, 2), fall(2, 4), fall(4, 2), fall(4, 4)]), rel=1e-4)
+    assert heat[0, 6] == pytest.approx(np.mean([fall(0, 4), fall(0, 6)]), rel=1e-4)
+    assert heat[0, 0] == pytest.approx(fall(0, 0), rel=1e-4)  # corners: one square each
+    assert heat[27, 27] == pytest.approx(fall(24, 24), rel=1e-4)
+    assert heat[0, 27] == pytest.approx(fall(0, 24), rel=1e-4)

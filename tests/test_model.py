@@ -32,6 +32,7 @@ SEED_SUMMARY = [
 ]
 
 
+@pytest.mark.backend
 def test_model_is_the_seeds_layer_by_layer():
     model = build_model()
     summary = [(type(layer).__name__, layer.output.shape, layer.count_params()) for layer in model.layers]
@@ -46,6 +47,7 @@ def test_model_is_the_seeds_layer_by_layer():
     ]
 
 
+@pytest.mark.backend
 def test_outputs_are_probabilities():
     images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     probabilities = keras.ops.convert_to_numpy(build_model()(images))
@@ -66,6 +68,7 @@ def test_architecture_diagram_without_graphviz_says_so_and_goes_on(tmp_path, mon
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.backend
 def test_saved_model_reloads_with_the_same_predictions(trained_run, sample_data, tmp_path):
     path = save_model(trained_run.model, tmp_path / "model.keras")
     images = sample_data[1][0][:64]
@@ -100,6 +103,7 @@ def zip_of_junk(path):
     return path
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize(
     "make_file, message",
     [
@@ -137,6 +141,7 @@ print(model.name)
 """
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("other", BACKENDS)
 def test_a_model_saved_on_one_backend_predicts_the_same_on_the_others(trained_run, sample_data, tmp_path, other):
     if other == keras.backend.backend():

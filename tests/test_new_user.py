@@ -55,6 +55,7 @@ def test_a_second_run_in_the_same_folder_is_refused_and_a_killed_one_leaves_no_l
         pass
 
 
+@pytest.mark.backend
 def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
     folder = tmp_path / "run"
     assert main(["train", *QUICK, "--recipe", "fast", "--output", str(folder)]) == 0
@@ -62,7 +63,8 @@ def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder)]) == 1
     assert capsys.readouterr().err == (
-        f"error: {folder} holds a finished run (model.keras): --restart replaces it, or choose another --output\n"
+        f"error: {folder} holds a finished run (model.keras): --replace trains a new one to take its place, "
+        "--restart discards it, or choose another --output\n"
     )
     assert (folder / "model.keras").read_bytes() == model_bytes
     assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder), "--restart"]) == 0
@@ -71,6 +73,7 @@ def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
     assert json.loads((folder / "results.json").read_text())["config"]["validation_split"] == 0
 
 
+@pytest.mark.backend
 def test_replace_trains_again_over_a_finished_run(tmp_path):
     folder = tmp_path / "run"
     assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder)]) == 0
@@ -176,6 +179,7 @@ def test_data_files_of_the_wrong_kind_are_named_before_they_are_read(tmp_path):
     assert time.perf_counter() - started < 5  # nothing of 784 GB was allocated
 
 
+@pytest.mark.backend
 def test_a_model_of_the_wrong_shape_says_its_shapes(tmp_path):
     import keras
 
@@ -205,6 +209,7 @@ def test_the_demo_names_neither_the_servers_folder_nor_a_busy_port_wrongly(train
             check_port_free("127.0.0.1", port)
 
 
+@pytest.mark.backend
 def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, monkeypatch, capsys):
     output = tmp_path / "run"
     command = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
@@ -213,7 +218,7 @@ def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, 
     backups = []
 
     def disk_full_at_the_second_backup(path, data):
-        if "latest" in path.name:
+        if path.name.endswith(".weights.h5"):
             backups.append(path)
             if len(backups) == 2:  # epoch 2's backup: half a file, then the disk is full
                 write_bytes(path, data[: len(data) // 2])
@@ -224,10 +229,10 @@ def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, 
     assert main(command) == 1
     backup = output / "backup"
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {backup / 'latest.weights.h5'}: ") and "No space left on device" in err
+    assert err.startswith(f"error: {backup / 'epoch-2.weights.h5'}: ") and "No space left on device" in err
     assert err.count("\n") == 1
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
-    assert sorted(path.name for path in backup.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    assert sorted(path.name for path in backup.iterdir()) == ["epoch-1.weights.h5", "training_metadata.json"]
 
     monkeypatch.setattr(Path, "write_bytes", write_bytes)  # space freed
     assert main(command) == 0
@@ -235,26 +240,54 @@ def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, 
     assert len(history["loss"]) == 3 and not backup.exists()
 
 
-def test_a_backup_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
-    output = tmp_path / "run"
-    command = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
-    command += ["--output", str(output)]
+def interrupted_after_two_backups(command, monkeypatch):
+    """Run `command`, interrupted as Ctrl-C would once the backups of epochs 1 and 2 are saved; return the backups."""
     save_weights = keras.Model.save_weights
+    saved = []
 
-    def stopped_at_the_second_backup(model, path, *args, **kwargs):
-        if (output / "backup" / "latest.weights.h5").exists():
+    def stopped_at_the_third_backup(model, path, *args, **kwargs):
+        saved.append(path)
+        if len(saved) == 3:
             raise KeyboardInterrupt
         return save_weights(model, path, *args, **kwargs)
 
-    monkeypatch.setattr(keras.Model, "save_weights", stopped_at_the_second_backup)
-    assert main(command) == 130  # an unfinished run, its backup of epoch 1 ...
-    monkeypatch.setattr(keras.Model, "save_weights", save_weights)
-    backup = output / "backup"
-    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n half a file")  # ... damaged since
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "save_weights", stopped_at_the_third_backup)
+        assert main(command) == 130  # an unfinished run
+    return sorted((Path(command[-1]) / "backup").glob("*.weights.h5"))
+
+
+BACKUP_RUN = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
+
+
+@pytest.mark.backend
+def test_a_damaged_backup_resumes_from_the_one_before_saying_so(tmp_path, monkeypatch, capsys, caplog):
+    command = [*BACKUP_RUN, "--output", str(tmp_path / "run")]
+    first, second = interrupted_after_two_backups(command, monkeypatch)
+    assert (first.name, second.name) == ("epoch-1.weights.h5", "epoch-2.weights.h5")
+    second.write_bytes(b"\x89HDF\r\n half a file")  # damaged since, from outside
+    epochs = []
+    monkeypatch.setattr(keras.callbacks.Callback, "on_epoch_begin", lambda self, epoch, logs=None: epochs.append(epoch))
+    capsys.readouterr()
+    assert main(command) == 0
+    notes = [record.getMessage() for record in caplog.records if "cannot be loaded" in record.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith(f"note: {second} cannot be loaded (")
+    assert notes[0].endswith("): resuming from the backup of epoch 1") and "\n" not in notes[0]
+    assert "error" not in capsys.readouterr().err
+    assert sorted(set(epochs)) == [1, 2]  # epochs 2 and 3 trained again, from epoch 1's weights
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 3
+
+
+@pytest.mark.backend
+def test_backups_that_cannot_be_loaded_are_one_line_naming_them(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "run"
+    command = [*BACKUP_RUN, "--output", str(output)]
+    for backup in interrupted_after_two_backups(command, monkeypatch):
+        backup.write_bytes(b"\x89HDF\r\n half a file")
     capsys.readouterr()
     assert main(command) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: the backup in {backup} cannot be loaded (") and err.count("\n") == 1
+    assert err.startswith(f"error: the backup in {output / 'backup'} cannot be loaded (") and err.count("\n") == 1
     assert err.endswith("): run again with --restart to start over\n")
     assert main([*command, "--restart"]) == 0
 
@@ -271,6 +304,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.backend
 def test_a_really_full_disk_is_one_line_no_crash_no_partial_file(small_disk):
     output = small_disk / "run"
     command = [sys.executable, "-m", "mnist_cnn", "train", "--dataset", "sample", "--epochs", "2"]
@@ -278,7 +312,7 @@ def test_a_really_full_disk_is_one_line_no_crash_no_partial_file(small_disk):
     finished = subprocess.run(command, capture_output=True, text=True)
     assert finished.returncode == 1  # not 139: h5py never writes to the full disk
     errors = [line for line in finished.stderr.splitlines() if line.startswith(("error", "Traceback", "Exception"))]
-    assert errors == [f"error: {output / 'backup' / 'latest.weights.h5'}: No space left on device"]
+    assert errors == [f"error: {output / 'backup' / 'epoch-1.weights.h5'}: No space left on device"]
     assert not [path for path in output.rglob("*") if ".partial" in path.name]
 
     subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)  # space freed
