@@ -8,6 +8,8 @@ predicted digit, and so never the accuracy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 
@@ -17,20 +19,38 @@ TEMPERATURE_GRID = np.exp(np.linspace(np.log(0.05), np.log(20), 601))
 EPSILON = 1e-12
 
 
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Predictions grouped by confidence into equal-width bins from 0 to 1: for each bin, how many predictions fell
+    in it, their mean confidence and the share of them that were right (NaN for an empty bin)."""
+
+    edges: np.ndarray  # bins + 1 edges, from 0 to 1
+    counts: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> ReliabilityBins:
+    """The predictions of `probabilities` (N, classes) against the true `labels` (N,), binned by confidence."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    bin_of = np.minimum((confidence * bins).astype(int), bins - 1)
+    counts = np.bincount(bin_of, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty bins: NaN
+        mean_confidence = np.bincount(bin_of, weights=confidence, minlength=bins) / counts
+        accuracy = np.bincount(bin_of, weights=correct, minlength=bins) / counts
+    return ReliabilityBins(np.linspace(0, 1, bins + 1), counts, mean_confidence, accuracy)
+
+
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """The ECE: the mean gap between confidence and accuracy over equal-width confidence bins, weighted by size.
 
     `probabilities` is (N, classes), `labels` the (N,) true classes.
     """
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    bin_of = np.minimum((confidence * bins).astype(int), bins - 1)
-    gaps = [
-        abs(correct[bin_of == b].mean() - confidence[bin_of == b].mean()) * (bin_of == b).sum()
-        for b in range(bins)
-        if (bin_of == b).any()
-    ]
-    return float(sum(gaps) / len(labels))
+    binned = reliability_bins(probabilities, labels, bins)
+    filled = binned.counts > 0
+    gaps = np.abs(binned.accuracy[filled] - binned.confidence[filled]) * binned.counts[filled]
+    return float(gaps.sum() / len(labels))
 
 
 def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from mnist_cnn.calibration import expected_calibration_error, reliability_bins
 from mnist_cnn.explain import Explanation
 from mnist_cnn.files import atomic_path
 
@@ -73,6 +74,33 @@ def plot_confusion_matrix(matrix: np.ndarray) -> Figure:
             count = matrix[true, predicted]
             color = "white" if count > threshold else "black"
             axis.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=color)
+    figure.tight_layout()
+    return figure
+
+
+def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15, title: str | None = None) -> Figure:
+    """A reliability diagram: the predictions grouped by their confidence, each group's accuracy as a bar beside the
+    diagonal a calibrated model follows (of the digits called at 90%, 90% right), and below, how many predictions
+    each group holds (log scale). The title gives the expected calibration error over the same groups."""
+    binned = reliability_bins(probabilities, labels, bins)
+    lefts, width = binned.edges[:-1], 1 / bins
+    filled = binned.counts > 0
+    figure, (accuracy_axis, count_axis) = plt.subplots(
+        2, 1, figsize=(5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    accuracy_axis.bar(lefts[filled], binned.accuracy[filled], width=width, align="edge", edgecolor="black",
+                      label="accuracy of the predictions in the bin")  # fmt: skip
+    accuracy_axis.plot([0, 1], [0, 1], linestyle="--", color="tab:red", label="calibrated: accuracy = confidence")
+    accuracy_axis.set_ylabel("accuracy")
+    accuracy_axis.set_ylim(0, 1)
+    accuracy_axis.legend(loc="upper left", fontsize=8)
+    ece = expected_calibration_error(probabilities, labels, bins)
+    accuracy_axis.set_title(f"{title + ': ' if title else ''}expected calibration error {ece:.2%}")
+    count_axis.bar(lefts, binned.counts, width=width, align="edge", edgecolor="black", color="tab:gray")
+    count_axis.set_yscale("log")
+    count_axis.set_ylabel("predictions")
+    count_axis.set_xlabel("confidence (the probability of the predicted digit)")
+    count_axis.set_xlim(0, 1)
     figure.tight_layout()
     return figure
 

@@ -1,4 +1,5 @@
-"""The confusion matrix, per-digit scores and worst mistakes, on cases small enough to work out by hand."""
+"""The confusion matrix, per-digit scores, worst mistakes and the reliability diagram, on cases small enough to work
+out by hand."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from mnist_cnn.analysis import (
     most_confident_errors,
     per_class_scores,
 )
+from mnist_cnn.calibration import reliability_bins
 from mnist_cnn.model import ensemble_probabilities
+from mnist_cnn.plots import plot_reliability
 
 from conftest import MEMBER_PROBABILITIES, constant_model
 
@@ -59,3 +62,22 @@ def test_report_scores_follow_from_the_probabilities(sample_data):
     assert report.accuracy == pytest.approx((labels == 1).mean())
     assert report.loss == pytest.approx(-np.log(np.array(MEMBER_PROBABILITIES[0])[labels]).mean(), rel=1e-5)
     assert report.matrix[:, 1].tolist() == np.bincount(labels, minlength=10).tolist()  # all taken for a 1
+
+
+def test_reliability_diagram_shows_each_confidence_bins_accuracy_and_size():
+    # Four predictions at 95% confidence, three of them right; two at 55%, one right; 5 bins of 0.2.
+    probabilities = np.array([[0.95, 0.05]] * 4 + [[0.55, 0.45]] * 2)
+    labels = np.array([0, 0, 0, 1, 0, 1])
+    binned = reliability_bins(probabilities, labels, bins=5)
+    assert binned.counts.tolist() == [0, 0, 2, 0, 4]
+    np.testing.assert_allclose(binned.accuracy[[2, 4]], [0.5, 0.75])
+    np.testing.assert_allclose(binned.confidence[[2, 4]], [0.55, 0.95])
+    assert np.isnan(binned.accuracy[0])
+
+    figure = plot_reliability(probabilities, labels, bins=5)
+    accuracy_axis, count_axis = figure.axes
+    assert [bar.get_height() for bar in accuracy_axis.patches] == pytest.approx([0.5, 0.75])  # empty bins: no bar
+    assert [bar.get_x() for bar in accuracy_axis.patches] == pytest.approx([0.4, 0.8])
+    assert [bar.get_height() for bar in count_axis.patches] == [0, 0, 2, 0, 4]
+    # ECE: (2 * |0.5 - 0.55| + 4 * |0.75 - 0.95|) / 6 = 0.15
+    assert accuracy_axis.get_title() == "expected calibration error 15.00%"
