@@ -68,10 +68,11 @@ def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> 
     from cloudmesh.common.StopWatch import StopWatch  # half a second to import: not for `mnist-cnn --help`
 
     StopWatch.start("load")
-    train, test = load_raw(dataset, path)
-    prepared = preprocess(*train), preprocess(*test)
-    StopWatch.stop("load")
-    return prepared
+    try:
+        train, test = load_raw(dataset, path)
+        return preprocess(*train), preprocess(*test)
+    finally:  # also where loading fails: a timer left running has no time, which the next run's timings would read
+        StopWatch.stop("load")
 
 
 def preprocess(images: np.ndarray, labels: np.ndarray) -> Split:
