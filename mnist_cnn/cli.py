@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS
-from mnist_cnn.config import DEFAULT_RECIPE, OPTIMIZERS, PRECISIONS, RECIPES, Config, config_for
+from mnist_cnn.config import DEFAULT_RECIPE, INPUT_PIPELINES, OPTIMIZERS, PRECISIONS, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
@@ -50,7 +50,7 @@ FIELD_HELP = {
     "max_rotation": "augmentation: rotate training images at random up to this fraction of a full turn (0.03: "
     "10.8 degrees); 0: off; needs --input-pipeline batches",
     "input_pipeline": "arrays: model.fit on NumPy arrays, as the seed does; batches: the package's own batches, "
-    "shuffled every epoch and augmented",
+    "shuffled every epoch and augmented; auto: batches where the images are augmented, arrays otherwise",
     "steps_per_epoch": "train on the first STEPS_PER_EPOCH x BATCH_SIZE images only, for quick checks",
     "validation_split": "fraction of the training images (the last ones) held out to validate on: it picks the best "
     "epoch and the temperature; 0: none, and no calibration",
@@ -66,7 +66,7 @@ CHOICES = {
     "optimizer": OPTIMIZERS,
     "precision": PRECISIONS,
     "lr_schedule": ("constant", "cosine"),
-    "input_pipeline": ("arrays", "batches"),
+    "input_pipeline": INPUT_PIPELINES,
 }
 # `summary` takes only what changes the layers it prints (their shapes and parameters): the network of every recipe
 # is the seed's, and dropout's rate shows in neither the table nor the diagram.
