@@ -84,9 +84,9 @@ class Config:
     max_shift: float = 0.0
     max_rotation: float = 0.0
     # "arrays": `model.fit` on NumPy arrays, shuffled each epoch by Keras, as the seed does (the fastest: on
-    # TensorFlow the package's batches cost a third of the speed, benchmarks/results/backends.md); "batches": the
-    # package's own batches (mnist_cnn.pipeline), shuffled every epoch in the same order on every backend, and
-    # augmented; "auto": batches where the images are augmented, arrays otherwise.
+    # TensorFlow the package's batches ran at 0.66x the seed code, benchmarks/results/backends-before.md);
+    # "batches": the package's own batches (mnist_cnn.pipeline), shuffled every epoch in the same order on every
+    # backend, and augmented; "auto": batches where the images are augmented, arrays otherwise.
     input_pipeline: str = "auto"
     # Train on only the first steps_per_epoch * batch_size images (None: all of them). For quick checks only.
     steps_per_epoch: int | None = None

@@ -3,7 +3,9 @@ shifted and rotated.
 
 A `keras.utils.PyDataset` of NumPy arrays, which `model.fit` takes on TensorFlow, JAX and PyTorch alike. Each batch is
 drawn from a random generator seeded by (seed, epoch, batch), so that a seeded run is the same run on every try,
-whatever order the batches are prepared in.
+whatever order the batches are prepared in. Training takes them where images are augmented (input_pipeline "auto", the
+`accurate` recipe) or where they are asked for ("batches"); otherwise Keras takes the arrays themselves, as in the seed:
+on TensorFlow, a PyDataset goes through `tf.data.Dataset.from_generator`, which cost a third of the speed.
 
 Why not Keras' RandomTranslation and RandomRotation layers: inside the model on JAX they made an H100 epoch take
 over a minute instead of 0.7 s, and called on each batch outside the model they cost 13 ms a batch on TensorFlow,
