@@ -78,9 +78,10 @@ def test_a_backend_that_is_not_installed_is_one_clear_error(tmp_path):
     )
     finished = run_python(code, KERAS_BACKEND=None, KERAS_HOME=str(tmp_path))
     assert finished.returncode == 1
+    others = ", ".join(name for name in ("jax", "torch") if backend.installed(name)) or "none"
     assert finished.stderr.strip().splitlines() == [
         "error: the tensorflow backend is not installed: pip install 'mnist-cnn[tensorflow]', or choose another with "
-        f"KERAS_BACKEND or --backend ({', '.join(name for name in ('jax', 'torch') if backend.installed(name))} here)"
+        f"KERAS_BACKEND or --backend ({others} here)"
     ]
 
 
