@@ -25,7 +25,16 @@ from pathlib import Path
 
 from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS
-from mnist_cnn.config import DEFAULT_RECIPE, INPUT_PIPELINES, OPTIMIZERS, PRECISIONS, RECIPES, Config, config_for
+from mnist_cnn.config import (
+    DEFAULT_RECIPE,
+    INPUT_PIPELINES,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRECISIONS,
+    RECIPES,
+    Config,
+    config_for,
+)
 from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
@@ -65,7 +74,7 @@ FIELD_HELP = {
 CHOICES = {
     "optimizer": OPTIMIZERS,
     "precision": PRECISIONS,
-    "lr_schedule": ("constant", "cosine"),
+    "lr_schedule": LR_SCHEDULES,
     "input_pipeline": INPUT_PIPELINES,
 }
 # `summary` takes only what changes the layers it prints (their shapes and parameters): the network of every recipe

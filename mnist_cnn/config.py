@@ -58,6 +58,7 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 # Keras' dtype policies, and "auto" (mnist_cnn.precision picks one for the machine).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 INPUT_PIPELINES = ("auto", "arrays", "batches")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Config:
                 object.__setattr__(self, setting.name, {"int": int, "float": float, "bool": bool}[kind](value))
         choices = {
             "optimizer": OPTIMIZERS,
-            "lr_schedule": ("constant", "cosine"),
+            "lr_schedule": LR_SCHEDULES,
             "input_pipeline": INPUT_PIPELINES,
             "precision": PRECISIONS,
         }
