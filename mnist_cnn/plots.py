@@ -89,8 +89,8 @@ def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 
         2, 1, figsize=(5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     accuracy_axis.bar(lefts[filled], binned.accuracy[filled], width=width, align="edge", edgecolor="black",
-                      label="accuracy of the predictions in the bin")  # fmt: skip
-    accuracy_axis.plot([0, 1], [0, 1], linestyle="--", color="tab:red", label="calibrated: accuracy = confidence")
+                      label="accuracy in the bin")  # fmt: skip
+    accuracy_axis.plot([0, 1], [0, 1], linestyle="--", color="tab:red", label="calibrated")
     accuracy_axis.set_ylabel("accuracy")
     accuracy_axis.set_ylim(0, 1)
     accuracy_axis.legend(loc="upper left", fontsize=8)
