@@ -36,6 +36,8 @@ SHEET_SHARE, SHEET_RECTANGLE, SHEET_INK = 0.15, 0.85, 0.15
 PART_GAP = 0.12
 # Parts smaller than this share of the digit's ink are specks of dust.
 SPECK = 0.01
+# Groups of parts with less ink than this share of the largest are dust or smudges away from the digit.
+SMUDGE = 0.1
 # Shapes at least this share of the largest, apart from each other, are taken for several digits.
 SIMILAR_SHAPE = 0.3
 # MNIST's strokes are about a tenth of the digit's height at least: thinner pen strokes are thickened to that.
@@ -89,18 +91,19 @@ def ink_is_dark(grey: np.ndarray, paper: float) -> bool:
 
 def ink_on_paper(grey: np.ndarray, page: bool = False) -> np.ndarray:
     """How much ink each pixel holds, in [0, 1], light on dark as MNIST, above the paper: the paper's own level taken
-    away, or on a `page` (a photo of one), the light that varies across it (a black top-hat at a scale wider than a stroke)."""
-    paper = paper_level(grey)
-    ink = paper - grey if ink_is_dark(grey, paper) else grey - paper
+    away; on a `page` (a photo of one), the light that varies across it, whose edges say nothing of the ink."""
     if page:
-        ink = without_the_frame(np.clip(ink - page_light(ink), 0, 1))
-    return np.clip(ink, 0, 1)
+        dark, light = ink_above_page_light(1 - grey), ink_above_page_light(grey)
+        stronger = dark if np.percentile(dark, 99.9) >= np.percentile(light, 99.9) else light
+        return without_the_frame(stronger)
+    paper = paper_level(grey)
+    return np.clip(paper - grey if ink_is_dark(grey, paper) else grey - paper, 0, 1)
 
 
-def page_light(ink: np.ndarray) -> np.ndarray:
-    """What the light and shadows across a page add to the ink map: its grey opening at a twelfth of the page, wider
+def ink_above_page_light(ink: np.ndarray) -> np.ndarray:
+    """Ink above what the light and shadows across a page add: a white top-hat, at a twelfth of the page, wider
     than a stroke of a digit written on it."""
-    return ndimage.grey_opening(ink, size=max(3, min(ink.shape) // 12))
+    return np.clip(ndimage.white_tophat(ink, size=max(3, min(ink.shape) // 12)), 0, 1)
 
 
 # A page's light and the desk around it.
@@ -109,7 +112,7 @@ def page_light(ink: np.ndarray) -> np.ndarray:
 def without_the_frame(ink: np.ndarray) -> np.ndarray:
     """A page's ink map without the shapes that reach the photo's edge (the sheet's edge, the desk, a shadow), where
     anything is left: the digit is written on the page, not across its edge."""
-    shapes, count = ndimage.label(ink > MIN_CONTRAST, structure=np.ones((3, 3)))
+    shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=np.ones((3, 3)))
     framed = np.setdiff1d(np.unique(border(shapes)), [0])
     if len(framed) == count:
         return ink
@@ -134,7 +137,8 @@ def edge_light_spread(grey: np.ndarray) -> float:
 
 def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
     """The sheet, where `grey` is a photo of one lying on a darker desk: the bright region that is at least
-    SHEET_SHARE of the image, nearly rectangular and holds little but paper; None where there is none."""
+    SHEET_SHARE of the image, nearly rectangular, holds little but paper and has the desk on three sides at least;
+    None where there is none."""
     if min(grey.shape) < PAGE_SIDE:
         return None
     bright = grey > otsu_threshold(grey)
@@ -149,11 +153,16 @@ def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
         filled < SHEET_SHARE * grey.size
         or filled < SHEET_RECTANGLE * region.size
         or (region & ~bright[rows, columns]).sum() > SHEET_INK * filled
-        or region.size > 0.9 * grey.size  # the sheet is the whole image
+        or touched_edges(rows, columns, grey.shape) > 1  # the bright side of a page lit from one side
     ):
         return None
     inset = [max(1, (side.stop - side.start) // 30) for side in (rows, columns)]  # the sheet's own edge
     return grey[rows.start + inset[0] : rows.stop - inset[0], columns.start + inset[1] : columns.stop - inset[1]]
+
+
+def touched_edges(rows: slice, columns: slice, shape: tuple[int, int]) -> int:
+    """How many of the image's four edges a box reaches."""
+    return (rows.start == 0) + (columns.start == 0) + (rows.stop == shape[0]) + (columns.stop == shape[1])
 
 
 # The digit's strokes.
@@ -194,11 +203,11 @@ def part_groups(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def nearby_parts(strokes: np.ndarray) -> np.ndarray:
-    """The digit's parts: the group of parts with the most ink and any of a similar size (several digits side by
-    side, which get a note), without specks."""
+    """The digit's parts: the groups of parts with at least SMUDGE of the most ink (a faint digit's pieces; several
+    digits side by side, which get a note), without specks."""
     parts, group_of_part, group_count = part_groups(strokes)
     ink_of_group = ndimage.sum_labels(strokes, group_of_part[parts], index=np.arange(1, group_count + 1))
-    kept_groups = 1 + np.flatnonzero(ink_of_group >= SIMILAR_SHAPE * ink_of_group.max())
+    kept_groups = 1 + np.flatnonzero(ink_of_group >= SMUDGE * ink_of_group.max())
     digit = np.isin(group_of_part[parts], kept_groups) & strokes
     part_sizes = ndimage.sum_labels(digit, parts, index=np.arange(1, len(group_of_part)))
     specks = 1 + np.flatnonzero((part_sizes > 0) & (part_sizes < SPECK * digit.sum()))
@@ -212,7 +221,12 @@ def shapes_side_by_side(strokes: np.ndarray) -> int:
     if group_count < 2:
         return group_count
     groups = group_of_part[parts] * strokes
-    spans = sorted((span[1].start, span[1].stop) for span in ndimage.find_objects(groups) if span is not None)
+    ink_of_group = ndimage.sum_labels(strokes, groups, index=np.arange(1, group_count + 1))
+    spans = sorted(
+        (span[1].start, span[1].stop)
+        for span, ink in zip(ndimage.find_objects(groups, group_count), ink_of_group, strict=True)
+        if span is not None and ink >= SIMILAR_SHAPE * ink_of_group.max()
+    )
     count, reach = 0, -1
     for start, stop in spans:
         count += start >= reach
