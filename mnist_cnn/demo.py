@@ -19,8 +19,9 @@ import numpy as np
 
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.explain import explain
+from mnist_cnn.image_files import grey_levels, read_grey_image
+from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.plots import map_picture
-from mnist_cnn.predict import grey_levels, image_to_mnist, read_grey_image
 
 # Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

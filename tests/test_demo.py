@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.demo import launch_demo
+from benchmarks.own_digits import digit_crop, enlarged, pen_line
+from mnist_cnn.demo import launch_demo, predict_drawing
 from mnist_cnn.predict import predict_files
 
 pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
@@ -138,3 +139,29 @@ def test_the_demo_command_serves_the_page(trained_run, tmp_path):
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert f"Serving {model} on http://127.0.0.1:{port}" in out
+
+
+def sketch_of(digit: np.ndarray, background: tuple[int, int, int, int]) -> Image.Image:
+    """The digit drawn on the Sketchpad's 280x280 RGBA canvas, as the page sends it: its strokes' centre lines with
+    the default black brush (18 pixels), on a transparent or a white background."""
+    ink = enlarged(digit_crop(digit), 200)
+    canvas = np.zeros((280, 280), np.float32)
+    top, left = (280 - ink.shape[0]) // 2, (280 - ink.shape[1]) // 2
+    canvas[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    brush = pen_line(canvas, 9)
+    sketch = Image.new("RGBA", (280, 280), background)
+    sketch.alpha_composite(
+        Image.fromarray(np.dstack([np.zeros((280, 280, 3), np.uint8), (brush * 255).astype(np.uint8)]))
+    )
+    return sketch
+
+
+@pytest.mark.parametrize("background", [(0, 0, 0, 0), (255, 255, 255, 255)], ids=["transparent", "white"])
+def test_a_drawing_is_read_as_the_digit_it_draws(trained_run, raw_sample, background):
+    images, labels = raw_sample[1][0][:40], raw_sample[1][1][:40]
+    on_arrays = trained_run.model.predict_on_batch(images[..., np.newaxis].astype(np.float32) / 255).argmax(1)
+    drawn = []
+    for image in images:
+        top, *_ = predict_drawing(trained_run.model, {"composite": sketch_of(image, background)})
+        drawn.append(int(max(top, key=top.get)) if top else -1)
+    assert (np.array(drawn) == labels).mean() >= (on_arrays == labels).mean() - 0.05

@@ -5,8 +5,11 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from benchmarks.own_digits import animated_gif, exif_block
 from mnist_cnn.errors import ImageError
-from mnist_cnn.predict import image_to_mnist, predict_files, read_grey_image
+from mnist_cnn.image_files import read_grey_image
+from mnist_cnn.mnist_style import image_to_mnist
+from mnist_cnn.predict import predict_files
 
 
 def mnist_digit_as_photo(digit: np.ndarray, size: int = 200, dark_on_light: bool = True, colour=None) -> Image.Image:
@@ -259,8 +262,68 @@ def test_a_long_strip_keeps_its_digit_large_enough(raw_sample, tmp_path):
 def test_several_digits_side_by_side_get_a_note(raw_sample, caplog):
     first, second = (1 - np.asarray(mnist_digit_as_photo(raw_sample[1][0][index]).convert("L"), np.float32) / 255
                       for index in (0, 1))  # fmt: skip
-    with caplog.at_level("WARNING", logger="mnist_cnn.predict"):
+    with caplog.at_level("WARNING", logger="mnist_cnn.mnist_style"):
         image_to_mnist(1 - first, "one.png")
         assert caplog.messages == []
         image_to_mnist(1 - np.concatenate([first, second], axis=1), "two.png")
     assert caplog.messages == ["note: two.png: 2 digit-like shapes side by side, read as one digit: crop it to one"]
+
+
+# Issue 24: the failures seen in users' files, each its own test.
+
+
+def test_exif_orientation_is_applied_when_another_tag_is_mistyped(raw_sample, tmp_path, caplog):
+    digit = raw_sample[1][0][0]
+    sideways = photo_of_paper(digit).transpose(Image.Transpose.ROTATE_90)
+    sideways.save(tmp_path / "phone.jpg", exif=exif_block(6, broken=True))  # DateTime typed as a rational
+    restored = image_to_mnist(read_grey_image(tmp_path / "phone.jpg"))[..., 0]
+    assert correlation_with(digit, restored) > 0.75
+    assert caplog.messages == []
+
+
+def test_an_animated_gifs_first_frame_is_read(raw_sample, tmp_path):
+    digit = raw_sample[1][0][2]
+    path = animated_gif(digit, np.random.default_rng(0), tmp_path / "digit")  # fades out, its last frame blank
+    restored = image_to_mnist(read_grey_image(path))[..., 0]
+    assert correlation_with(digit, restored) > 0.8
+
+
+def test_white_strokes_on_a_black_transparent_layer_are_read(raw_sample, tmp_path):
+    digit = raw_sample[1][0][4]
+    layer = np.zeros((196, 196, 4), np.uint8)  # transparent black, as drawing apps store an empty layer
+    layer[..., :3] = 255 * (digit > 0).repeat(7, axis=0).repeat(7, axis=1)[..., None]
+    layer[..., 3] = np.kron(digit, np.ones((7, 7), np.uint8))
+    Image.fromarray(layer, "RGBA").save(tmp_path / "white-ink.png")
+    restored = image_to_mnist(read_grey_image(tmp_path / "white-ink.png"))[..., 0]
+    assert correlation_with(digit, restored) > 0.9
+
+
+def test_a_white_on_black_digit_filling_its_image_is_read(raw_sample, tmp_path):
+    for digit in raw_sample[1][0][:20]:  # bold zeros among them: the middle of the image is mostly ink
+        Image.fromarray(digit).resize((196, 196), Image.Resampling.BICUBIC).save(tmp_path / "digit.png")
+        restored = image_to_mnist(read_grey_image(tmp_path / "digit.png"))[..., 0]
+        assert correlation_with(digit, restored) > 0.75  # read, where it vanished ("no digit found")
+
+
+def test_a_broken_eight_is_one_digit_with_both_loops(caplog):
+    canvas = Image.new("L", (160, 240), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.ellipse((40, 20, 120, 100), outline=0, width=10)  # the loops do not touch: 10 pixels apart
+    draw.ellipse((30, 110, 130, 220), outline=0, width=10)
+    with caplog.at_level("WARNING", logger="mnist_cnn.mnist_style"):
+        digit = image_to_mnist(np.asarray(canvas, np.float32) / 255, "eight.png")[..., 0]
+    assert caplog.messages == []
+    columns = np.flatnonzero(digit.max(axis=0) > 0.5)
+    assert columns.max() - columns.min() + 1 <= 12  # both loops: twice as tall as wide, where one loop is round
+
+
+def test_mnist_digits_come_back_as_themselves(trained_run, raw_sample):
+    digits = raw_sample[1][0]
+    restored = np.stack([image_to_mnist(digit.astype(np.float32) / 255) for digit in digits])
+    originals = digits[..., np.newaxis].astype(np.float32) / 255
+    difference = np.abs(restored - originals).mean(axis=(1, 2, 3))
+    assert np.median(difference) < 0.01 and np.percentile(difference, 95) < 0.03
+    same = trained_run.model.predict_on_batch(restored).argmax(1) == trained_run.model.predict_on_batch(
+        originals
+    ).argmax(1)
+    assert same.mean() >= 0.998

@@ -1,0 +1,282 @@
+"""Making grey levels MNIST-like: a digit of any photo, scan or drawing as MNIST's makers made theirs.
+
+LeCun, Cortes and Burges took NIST's black-and-white digits, fitted each in a 20x20 box keeping its aspect ratio
+(anti-aliasing gave the grey levels), and centred it by its centre of mass in a 28x28 field, light on dark. A user's
+image needs a few steps before those: telling paper from ink, taking away a page's uneven light and the desk around
+a sheet, and finding the digit's strokes among specks and printed lines. Each step is a function here, named after
+what it does, so that a kind of image read badly points at one of them (benchmarks/own_digits.py measures them all).
+
+NumPy, SciPy and Pillow only, so that it is cheap to import.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from mnist_cnn.errors import ImageError
+
+logger = logging.getLogger(__name__)
+IMAGE_SIZE = 28
+DIGIT_BOX = 20
+# An image whose ink stands out less than this (on a 0-1 scale) from the paper holds no digit.
+MIN_CONTRAST = 0.1
+# Pixels with less ink than this share of the strongest are not the digit's, whatever Otsu's level says.
+MIN_INK = 0.4
+# Images at least this large a side, unevenly lit, are taken for photos of a page.
+PAGE_SIDE = 300
+# Paper along the image's edges varying more than this (from its 10th to 90th percentile) is unevenly lit.
+UNEVEN_LIGHT = 0.08
+# A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
+SHEET_SHARE, SHEET_RECTANGLE, SHEET_INK = 0.15, 0.85, 0.15
+# Parts of a digit lie within this share of its largest part's size of each other (a broken 8, a thin pen's gaps).
+PART_GAP = 0.12
+# Parts smaller than this share of the digit's ink are specks of dust.
+SPECK = 0.01
+# Groups of parts with less ink than this share of the largest are dust or smudges away from the digit.
+SMUDGE = 0.1
+# Shapes at least this share of the largest, apart from each other, are taken for several digits.
+SIMILAR_SHAPE = 0.3
+# MNIST's strokes are about a tenth of the digit's height at least: thinner pen strokes are thickened to that.
+STROKE_FRACTION = 0.1
+
+
+def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
+    """A grey image (any size, dark on light or light on dark; a photo, scan or drawing) as a (28, 28, 1) MNIST-style
+    digit in [0, 1]: the ink found on its paper, cropped to the digit, strokes no thinner than MNIST's, fitted in
+    20x20 and centred by mass in 28x28. Raises ImageError, naming `name`, where there is no digit."""
+    sheet = sheet_of_paper(grey)
+    page = sheet is not None or is_a_page(grey)
+    grey = grey if sheet is None else sheet
+    ink = ink_on_paper(grey, page)
+    if ink.max() < MIN_CONTRAST:
+        raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast)")
+    ink = ink / ink.max()
+    strokes = digit_strokes(ink)
+    shapes = shapes_side_by_side(strokes)
+    if shapes > 1:
+        logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
+    digit = fit_in_box(pen_of_mnist_width(*crop_to_digit(ink, strokes)))
+    if digit.sum() == 0:
+        raise ImageError(f"{name}: no digit found after resizing")
+    return centre_by_mass(digit)[..., np.newaxis]
+
+
+# Paper and ink.
+
+
+def border(grey: np.ndarray) -> np.ndarray:
+    """The pixels along the image's four edges: paper, in all but the tightest crops."""
+    return np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
+
+
+def paper_level(grey: np.ndarray) -> float:
+    """The paper's grey level: the commonest level along the image's edges (a digit touching them in a tight crop
+    or a thick stroke changes the median, not the mode)."""
+    counts, edges = np.histogram(border(grey), bins=50, range=(0, 1))
+    counts = np.convolve(counts, [1, 2, 1], mode="same")  # noise spreads one level over neighbouring bins
+    return float((edges[np.argmax(counts)] + edges[np.argmax(counts) + 1]) / 2)
+
+
+def ink_is_dark(grey: np.ndarray, paper: float) -> bool:
+    """Whether the ink is darker than the paper: what differs clearly from the paper is mostly darker. How much of
+    the image is ink does not matter, only which side of the paper it lies."""
+    darker = np.clip(paper - grey - MIN_CONTRAST, 0, None).sum()
+    lighter = np.clip(grey - paper - MIN_CONTRAST, 0, None).sum()
+    return bool(darker >= lighter)
+
+
+def ink_on_paper(grey: np.ndarray, page: bool = False) -> np.ndarray:
+    """How much ink each pixel holds, in [0, 1], light on dark as MNIST, above the paper: the paper's own level taken
+    away; on a `page` (a photo of one), the light that varies across it, whose edges say nothing of the ink."""
+    if page:
+        dark, light = ink_above_page_light(1 - grey), ink_above_page_light(grey)
+        stronger = dark if np.percentile(dark, 99.9) >= np.percentile(light, 99.9) else light
+        return without_the_frame(stronger)
+    paper = paper_level(grey)
+    return np.clip(paper - grey if ink_is_dark(grey, paper) else grey - paper, 0, 1)
+
+
+def ink_above_page_light(ink: np.ndarray) -> np.ndarray:
+    """Ink above what the light and shadows across a page add: a white top-hat, at a twelfth of the page, wider
+    than a stroke of a digit written on it."""
+    return np.clip(ndimage.white_tophat(ink, size=max(3, min(ink.shape) // 12)), 0, 1)
+
+
+# A page's light and the desk around it.
+
+
+def without_the_frame(ink: np.ndarray) -> np.ndarray:
+    """A page's ink map without the shapes that reach the photo's edge (the sheet's edge, the desk, a shadow), where
+    anything is left: the digit is written on the page, not across its edge."""
+    shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=np.ones((3, 3)))
+    framed = np.setdiff1d(np.unique(border(shapes)), [0])
+    if len(framed) == count:
+        return ink
+    return np.where(np.isin(shapes, framed), 0, ink)
+
+
+def is_a_page(grey: np.ndarray) -> bool:
+    """Whether `grey` is a photo of a page: large, its light uneven along its edges (a slope, a shadow)."""
+    return min(grey.shape) >= PAGE_SIDE and edge_light_spread(grey) > UNEVEN_LIGHT
+
+
+def edge_light_spread(grey: np.ndarray) -> float:
+    """How much the paper's level varies along the image's edges, from its 10th to 90th percentile: the paper being
+    the larger side of Otsu's split of the edges' levels (a digit or a printed line that reaches the edge is the
+    other side)."""
+    levels = border(grey)
+    darker = levels <= otsu_threshold(levels)
+    paper = levels[darker] if 2 * darker.sum() > len(levels) else levels[~darker]
+    spread = np.percentile(paper, [10, 90])
+    return float(spread[1] - spread[0])
+
+
+def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
+    """The sheet, where `grey` is a photo of one lying on a darker desk: the bright region that is at least
+    SHEET_SHARE of the image, nearly rectangular, holds little but paper and has the desk on three sides at least;
+    None where there is none."""
+    if min(grey.shape) < PAGE_SIDE:
+        return None
+    bright = grey > otsu_threshold(grey)
+    labels, count = ndimage.label(bright)
+    if count == 0:
+        return None
+    largest = 1 + int(np.argmax(ndimage.sum_labels(bright, labels, index=np.arange(1, count + 1))))
+    rows, columns = ndimage.find_objects(labels)[largest - 1]
+    region = ndimage.binary_fill_holes(labels[rows, columns] == largest)
+    filled = region.sum()
+    if (
+        filled < SHEET_SHARE * grey.size
+        or filled < SHEET_RECTANGLE * region.size
+        or (region & ~bright[rows, columns]).sum() > SHEET_INK * filled
+        or touched_edges(rows, columns, grey.shape) > 1  # the bright side of a page lit from one side
+    ):
+        return None
+    inset = [max(1, (side.stop - side.start) // 30) for side in (rows, columns)]  # the sheet's own edge
+    return grey[rows.start + inset[0] : rows.stop - inset[0], columns.start + inset[1] : columns.stop - inset[1]]
+
+
+def touched_edges(rows: slice, columns: slice, shape: tuple[int, int]) -> int:
+    """How many of the image's four edges a box reaches."""
+    return (rows.start == 0) + (columns.start == 0) + (rows.stop == shape[0]) + (columns.stop == shape[1])
+
+
+# The digit's strokes.
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The level that best splits `values` in [0, 1] into two groups (Otsu's method)."""
+    counts, edges = np.histogram(values, bins=256, range=(0, 1))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    mean_low = np.cumsum(counts * centres) / np.maximum(weight_low, 1)
+    mean_high = ((counts * centres).sum() - np.cumsum(counts * centres)) / np.maximum(weight_high, 1)
+    return float(centres[np.argmax(weight_low * weight_high * (mean_low - mean_high) ** 2)])
+
+
+def digit_strokes(ink: np.ndarray) -> np.ndarray:
+    """The pixels of the digit: ink above Otsu's level (and MIN_INK), all the parts that lie near each other (a
+    broken 8, a thin pen's gaps) but specks. `ink` peaks at 1."""
+    strokes = ink > max(otsu_threshold(ink), MIN_INK)
+    if not strokes.any():
+        return strokes
+    return nearby_parts(strokes)
+
+
+def part_groups(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The strokes' connected parts, and the groups of parts that lie within PART_GAP of the largest part's size of
+    each other: (parts' labels, each part's group, the number of groups)."""
+    parts, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    sizes = ndimage.sum_labels(strokes, parts, index=np.arange(1, count + 1))
+    largest = ndimage.find_objects(parts)[int(np.argmax(sizes))]
+    gap = PART_GAP * max(side.stop - side.start for side in largest)
+    near = ndimage.distance_transform_edt(~strokes) <= gap / 2
+    groups, group_count = ndimage.label(near, structure=np.ones((3, 3)))
+    group_of_part = np.zeros(count + 1, int)
+    group_of_part[parts[strokes]] = groups[strokes]
+    return parts, group_of_part, group_count
+
+
+def nearby_parts(strokes: np.ndarray) -> np.ndarray:
+    """The digit's parts: the groups of parts with at least SMUDGE of the most ink (a faint digit's pieces; several
+    digits side by side, which get a note), without specks."""
+    parts, group_of_part, group_count = part_groups(strokes)
+    ink_of_group = ndimage.sum_labels(strokes, group_of_part[parts], index=np.arange(1, group_count + 1))
+    kept_groups = 1 + np.flatnonzero(ink_of_group >= SMUDGE * ink_of_group.max())
+    digit = np.isin(group_of_part[parts], kept_groups) & strokes
+    part_sizes = ndimage.sum_labels(digit, parts, index=np.arange(1, len(group_of_part)))
+    specks = 1 + np.flatnonzero((part_sizes > 0) & (part_sizes < SPECK * digit.sum()))
+    return digit & ~np.isin(parts, specks)
+
+
+def shapes_side_by_side(strokes: np.ndarray) -> int:
+    """How many shapes of the digit's size stand side by side, apart from each other's columns: more than one where
+    an image holds several digits ("38"); a digit's own parts (a broken 8) are one shape."""
+    parts, group_of_part, group_count = part_groups(strokes)
+    if group_count < 2:
+        return group_count
+    groups = group_of_part[parts] * strokes
+    ink_of_group = ndimage.sum_labels(strokes, groups, index=np.arange(1, group_count + 1))
+    spans = sorted(
+        (span[1].start, span[1].stop)
+        for span, ink in zip(ndimage.find_objects(groups, group_count), ink_of_group, strict=True)
+        if span is not None and ink >= SIMILAR_SHAPE * ink_of_group.max()
+    )
+    count, reach = 0, -1
+    for start, stop in spans:
+        count += start >= reach
+        reach = max(reach, stop)
+    return count
+
+
+# MNIST's own steps: the box of the digit, the pen, the 20x20 box, the centre of mass.
+
+
+def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of the digit alone (its strokes and their soft edges), cut to the box it fills, with its strokes."""
+    near = ndimage.binary_dilation(strokes, iterations=2)
+    digit = np.where(near, ink, 0)
+    rows, columns = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
+    box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    strength = np.percentile(ink[strokes], 90)  # a pencil's or chalk's strokes count as full ink, as MNIST's do
+    return np.clip(digit[box] / strength, 0, 1), strokes[box]
+
+
+def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Strokes thinner than MNIST's (a fine pen at high resolution, which would fade away at 20 pixels) drawn again
+    with a round pen STROKE_FRACTION of the digit's size wide; the stroke's width is its area over half its outline."""
+    outline = (strokes & ~ndimage.binary_erosion(strokes)).sum()
+    stroke = 2 * strokes.sum() / max(outline, 1)
+    wanted = STROKE_FRACTION * max(digit.shape)
+    if stroke >= wanted:
+        return digit
+    outside = ndimage.distance_transform_edt(~strokes)
+    return np.maximum(digit, np.clip((wanted - stroke) / 2 + 0.5 - outside, 0, 1))
+
+
+def fit_in_box(digit: np.ndarray) -> np.ndarray:
+    """The digit fitted in DIGIT_BOX x DIGIT_BOX keeping its aspect ratio, anti-aliased; strongest ink 1."""
+    scale = DIGIT_BOX / max(digit.shape)
+    height, width = (max(1, round(side * scale)) for side in digit.shape)
+    if (height, width) != digit.shape:
+        resized = Image.fromarray(digit.astype(np.float32)).resize((width, height), Image.Resampling.LANCZOS)
+        digit = np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
+    return digit / digit.max() if digit.max() > 0 else digit
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """The digit in a 28x28 field, its centre of mass at the field's centre (as far as the field allows)."""
+    height, width = digit.shape
+    total = digit.sum()
+    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / total
+    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / total
+    top = int(np.clip(round(IMAGE_SIZE / 2 - centre_row), 0, IMAGE_SIZE - height))
+    left = int(np.clip(round(IMAGE_SIZE / 2 - centre_column), 0, IMAGE_SIZE - width))
+    field = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    field[top : top + height, left : left + width] = digit
+    return field
