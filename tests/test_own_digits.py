@@ -8,8 +8,6 @@ from benchmarks.own_digits import KINDS, render_kind
 from mnist_cnn.predict import predict_files
 
 PER_KIND = 40
-# A kind read from its files may lose at most this share of the arrays' accuracy: one digit in PER_KIND, 2.5 points.
-MAX_LOSS = 1 / PER_KIND
 
 
 @pytest.fixture(scope="module")
@@ -24,19 +22,18 @@ def test_the_quick_model_reads_the_arrays_well_enough_to_tell(digits):
     assert (on_arrays == labels).mean() > 0.85  # a kind read badly loses digits the model knows
 
 
-# Kinds whose gap reading alone has not closed yet (benchmarks/results/own-digits.md): tracked, not yet guarded.
-NOT_YET = {"tight crop", "sheet on a desk", "fine pen, high resolution", "chalk on a board", "phone JPEG, EXIF-rotated"}
+# Kinds whose gap reading alone has not closed yet (benchmarks/results/own-digits.md): guarded at the loss measured
+# with this quick model (in digits of PER_KIND), so that they can only get better; every other kind at one digit.
+KNOWN_GAPS = {
+    "tight crop": 2,
+    "sheet on a desk": 2,
+    "fine pen, high resolution": 3,
+    "chalk on a board": 2,
+    "phone JPEG, EXIF-rotated": 5,
+}
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(kind, marks=pytest.mark.xfail(reason="issue 24: its gap is not closed yet"))
-        if kind in NOT_YET
-        else kind
-        for kind in KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_of_file_reads_as_well_as_the_arrays(kind, digits, trained_run, tmp_path):
     images, labels, on_arrays = digits
     chosen = np.random.default_rng(len(kind)).choice(len(images), PER_KIND, replace=False)
@@ -45,4 +42,5 @@ def test_each_kind_of_file_reads_as_well_as_the_arrays(kind, digits, trained_run
     from_files = np.array([-1 if prediction.digit is None else prediction.digit for prediction in predictions])
     files_accuracy = (from_files == labels[chosen]).mean()
     arrays_accuracy = (on_arrays[chosen] == labels[chosen]).mean()
-    assert files_accuracy >= arrays_accuracy - MAX_LOSS, [p.error for p in predictions if p.error]
+    allowed = KNOWN_GAPS.get(kind, 1) / PER_KIND
+    assert files_accuracy >= arrays_accuracy - allowed, [p.error for p in predictions if p.error]
