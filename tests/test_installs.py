@@ -129,7 +129,19 @@ def test_the_notebook_runs_on_jax_where_there_is_no_tensorflow(tmp_path):
     # A Colab TPU runtime has no TensorFlow: the notebook's first cells choose JAX and say so, and it runs to the end.
     hidden = tmp_path / "hidden"
     hidden.mkdir()
-    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+    # Each Python process, the notebook's kernel among them, hides TensorFlow and writes down the Keras backend it
+    # imported (a kernel is killed at its end, so this is looked for while it runs).
+    (hidden / "sitecustomize.py").write_text(
+        "import os, sys, threading, time\n"
+        "sys.modules['tensorflow'] = None\n"
+        "def note_backend():\n"
+        "    while not hasattr(sys.modules.get('keras'), 'backend'):\n"
+        "        time.sleep(0.1)\n"
+        "    time.sleep(1)  # the import under way\n"
+        f"    with open(os.path.join({str(tmp_path)!r}, f'backend-{{os.getpid()}}.txt'), 'w') as file:\n"
+        "        file.write(sys.modules['keras'].backend.backend())\n"
+        "threading.Thread(target=note_backend, daemon=True).start()\n"
+    )
     (tmp_path / "keras").mkdir()
     (tmp_path / "keras" / "keras.json").write_text('{"backend": "tensorflow"}')  # as Keras writes it by default
     notebook = tmp_path / NOTEBOOK.name
@@ -145,6 +157,7 @@ def test_the_notebook_runs_on_jax_where_there_is_no_tensorflow(tmp_path):
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=environment)
     assert finished.returncode == 0, finished.stdout[-3000:]
     assert (tmp_path / "runs" / "notebook" / "model.keras").is_file()  # trained and saved on the backend it chose
+    assert {path.read_text() for path in tmp_path.glob("backend-*.txt")} == {"jax"}
 
 
 def test_every_colab_badge_and_the_install_cell_name_the_repository():
