@@ -29,15 +29,20 @@ $(BACKENDS_INSTALLED): $(INSTALLED) requirements-backends.txt
 run: venv
 	$(BIN)/mnist-cnn train $(if $(DATASET),--dataset $(DATASET)) --recipe $(RECIPE) --replace $(ARGS)
 
+# pytest-xdist: two workers, each taking whole files (the notebook's cells run in order in one kernel). On 2 cores
+# one process leaves the second core idle much of the time (docs/development.md, "Tests").
+WORKERS ?= 2
+PYTEST := -m pytest -n $(WORKERS) --dist loadfile
+
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python $(PYTEST)
 
 # The tests whose behaviour depends on the backend (marked `backend`: training, saving and loading, export, devices,
 # precision, the notebook) on the other two Keras backends; make test runs every test on the default, TensorFlow.
 OTHER_BACKENDS ?= jax torch
 test-backends: $(BACKENDS_INSTALLED)
 	set -e; for backend in $(OTHER_BACKENDS); do \
-		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python -m pytest -m backend $(ARGS); done
+		echo "== KERAS_BACKEND=$$backend"; KERAS_BACKEND=$$backend $(BIN)/python $(PYTEST) -m backend $(ARGS); done
 
 # The tests that depend on the backend or on the versions installed (marked `backend` or `versions`) with another set
 # of versions, in .venv-SET on that set's Python: SET=colab (Google Colab's preinstalled versions, .ci/colab.txt,
@@ -53,7 +58,7 @@ test-versions:
 	.venv-$(SET)/bin/python -m pip install --quiet --constraint .ci/$(SET).txt --editable '.[tensorflow,demo,export,dev]'
 	.venv-$(SET)/bin/python -m pip check
 	.venv-$(SET)/bin/python -m pip list --format=freeze | grep -i -E '^(tensorflow|keras|tensorboard|gradio|numpy|protobuf)=='
-	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python -m pytest -m "backend or versions" $(ARGS)
+	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python $(PYTEST) -m "backend or versions" $(ARGS)
 
 # The demo page for a trained model: make demo MODEL=runs/mnist-fast/model.keras [ARGS="--port 8000"]
 MODEL ?= runs/mnist-fast/model.keras
