@@ -10,6 +10,8 @@ against 6.5 s); float32 elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -46,3 +48,14 @@ def set_precision(precision: str) -> str:
     policy = resolve_precision(precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+@contextmanager
+def precision_policy(precision: str) -> Iterator[str]:
+    """`set_precision` for the models built inside the `with` block; the global policy is restored after it, so that
+    a mixed-precision run leaves the models built later in the same process (a notebook, a test) in their own policy."""
+    earlier = keras.mixed_precision.global_policy()
+    try:
+        yield set_precision(precision)
+    finally:
+        keras.mixed_precision.set_global_policy(earlier)

@@ -26,7 +26,7 @@ from mnist_cnn.devices import chosen_devices, scaled_for
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.model import build_model, predict_probabilities
 from mnist_cnn.pipeline import TrainingBatches
-from mnist_cnn.precision import set_precision
+from mnist_cnn.precision import precision_policy
 from mnist_cnn.runs import RunFiles, read_epoch_log, run_callbacks, run_lock, save_run, start_run
 
 
@@ -261,10 +261,10 @@ def train_and_evaluate(
         ]
 
         StopWatch.start("build")
-        precision = set_precision(config.precision)
         trained_config = scaled_for(config, len(devices))
         with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
-            model = compile_model(build_model(trained_config), trained_config, len(train[0]))
+            with precision_policy(config.precision) as precision:
+                model = compile_model(build_model(trained_config), trained_config, len(train[0]))
             StopWatch.stop("build")
 
             StopWatch.start("train")

@@ -46,6 +46,7 @@ def test_a_mixed_precision_model_is_exported_in_float32(sample_data, tmp_path):
     config = config_for("fast", epochs=1, steps_per_epoch=2, precision="mixed_bfloat16")  # whatever this CPU has
     model = train_and_evaluate(config, sample_data, verbose=0).model
     assert model.layers[0].dtype_policy.name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # models built after the run are not mixed
     path = export_model(model, tmp_path / "model.onnx", "onnx")
     images = sample_data[1][0][:200]
     np.testing.assert_allclose(
