@@ -436,39 +436,56 @@ def test_training_keeps_native_logs_off_stderr(tmp_path):
     assert noise == []
 
 
-def wait_for_finished_epoch(backup, process, timeout=600):
-    """Wait until the run's backup records a finished epoch (a deadline for a machine under load, not a timing)."""
+def wait_for_backed_up_epochs(backup, process, epochs, timeout=600):
+    """Wait until the run's backup records `epochs` finished epochs (a deadline for a machine under load, not a
+    timing)."""
     metadata = backup / "training_metadata.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= epochs:
             return
         time.sleep(0.05)
-    raise AssertionError("no epoch finished in time")
+    raise AssertionError(f"no {epochs} epochs finished in time")
+
+
+def backed_up_epoch_rows(output):
+    """The epoch log's header and the rows of the epochs the backup holds."""
+    saved_epochs = json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"]
+    return (output / "epochs.csv").read_text().splitlines()[: 1 + saved_epochs]
 
 
 @pytest.mark.backend
-@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
-def test_interrupted_training_resumes_and_completes(tmp_path, stop_signal, capsys):
+def test_training_stopped_by_ctrl_c_then_killed_resumes_and_completes(tmp_path, capsys):
     output = tmp_path / "run"
     # Enough epochs that the run is still going when the signal comes, even on JAX's quick steps.
     args = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "12", "--steps-per-epoch", "6"]
     args += ["--output", str(output)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_cnn", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=user_environment(),
-    )
-    wait_for_finished_epoch(output / "backup", process)
-    process.send_signal(stop_signal)
+
+    def start_training():
+        return subprocess.Popen(
+            [sys.executable, "-m", "mnist_cnn", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=user_environment(),
+        )
+
+    process = start_training()
+    wait_for_backed_up_epochs(output / "backup", process, 1)
+    process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    if stop_signal == signal.SIGINT:
-        assert process.returncode == 130 and "run the same command to resume" in err
+    assert process.returncode == 130 and "run the same command to resume" in err
     assert not (output / "model.keras").exists()
-    saved_epochs = json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"]
-    before = (output / "epochs.csv").read_text().splitlines()[: 1 + saved_epochs]  # header, epochs in the backup
+    before = backed_up_epoch_rows(output)
+
+    # The resumed run, killed outright once it has backed up an epoch of its own: its backup is whole.
+    process = start_training()
+    wait_for_backed_up_epochs(output / "backup", process, len(before))
+    process.kill()
+    process.communicate(timeout=60)
+    assert not (output / "model.keras").exists()
+    before = backed_up_epoch_rows(output)
+    assert len(before) > 2  # header, and at least one epoch of each process
 
     # Other settings are refused, naming what differs; the run is left as it was.
     status, _, err = run([*args, "--batch-size", "32"], capsys)

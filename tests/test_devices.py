@@ -1,7 +1,6 @@
-"""Several devices (two CPUs stand in for two GPUs) and XLA: they train, and as well as one device; the precision each
+"""Several devices (two CPUs stand in for two GPUs) and XLA: they make the same steps as one device; the precision each
 kind of machine gets."""
 
-import json
 import os
 import subprocess
 import sys
@@ -17,8 +16,9 @@ from mnist_cnn.precision import resolve_precision
 from mnist_cnn.train import train_and_evaluate
 
 TWO_CPUS = """
-import json
+import sys
 import keras
+import numpy as np
 
 if keras.backend.backend() == "tensorflow":  # JAX is given two CPUs by XLA_FLAGS
     import tensorflow as tf
@@ -28,37 +28,36 @@ if keras.backend.backend() == "tensorflow":  # JAX is given two CPUs by XLA_FLAG
 
 from mnist_cnn.config import config_for
 from mnist_cnn.data import load_data
-
 from mnist_cnn.train import train_and_evaluate
 
 data = load_data("sample")
 runs = {}
-for devices, batch_size, learning_rate in (("2", 64, 0.001), ("1", 128, 0.002)):  # the same global batch and rate
-    config = config_for("seed", epochs=4, batch_size=batch_size, learning_rate=learning_rate, devices=devices)
-    result = train_and_evaluate(config, data, verbose=0)
-    runs[devices] = {
-        "replicas": len(result.devices),
-        "batch_size": result.trained_config.batch_size,
-        "learning_rate": result.trained_config.learning_rate,
-        "accuracy": result.test_accuracy,
-    }
-print(json.dumps(runs))
+# Without dropout, whose random masks differ with the device count, the same seed, global batch and rate make the
+# same steps on two devices as on one.
+for devices, batch_size, learning_rate in (("2", 64, 0.001), ("1", 128, 0.002)):
+    config = config_for(
+        "seed", epochs=1, steps_per_epoch=4, dropout=0.0, batch_size=batch_size, learning_rate=learning_rate,
+        devices=devices,
+    )
+    runs[devices] = train_and_evaluate(config, data, verbose=0)
+two, one = runs["2"], runs["1"]
+print(len(two.devices), len(one.devices), two.trained_config.batch_size, two.trained_config.learning_rate)
+print(max(float(np.abs(a - b).max()) for a, b in zip(two.model.get_weights(), one.model.get_weights(), strict=True)))
 """
 
 
 @pytest.mark.backend
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras trains on one device on PyTorch")
-def test_two_devices_train_data_parallel_as_well_as_one():
+def test_two_devices_train_data_parallel_as_one_does():
     environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     finished = subprocess.run([sys.executable, "-c", TWO_CPUS], capture_output=True, text=True, env=environment)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    runs = json.loads(finished.stdout.strip().splitlines()[-1])
-    assert runs["2"]["replicas"] == 2 and runs["1"]["replicas"] == 1
-    assert runs["2"]["batch_size"] == 128 and runs["2"]["learning_rate"] == pytest.approx(
-        0.002
-    )  # scaled, per device x2
-    assert runs["2"]["accuracy"] > 0.7
-    assert runs["2"]["accuracy"] == pytest.approx(runs["1"]["accuracy"], abs=0.05)
+    devices_line, difference_line = finished.stdout.strip().splitlines()[-2:]
+    two_replicas, one_replica, batch_size, learning_rate = devices_line.split()
+    assert (two_replicas, one_replica, batch_size) == ("2", "1", "128")  # 64 a device, scaled to the global batch
+    assert float(learning_rate) == pytest.approx(0.002)  # scaled with it
+    # Four steps of Adam move a weight by up to 0.008; the order of the sums alone leaves about 1e-5.
+    assert float(difference_line) < 2e-4
 
 
 @pytest.mark.backend

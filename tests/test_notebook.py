@@ -128,13 +128,10 @@ def test_the_notebook_runs_with_the_seed_recipe(notebook, tmp_path):
 
 @pytest.mark.backend
 def test_nbval_fails_when_a_checked_output_changes(notebook, tmp_path):
-    # The cells up to the model summary: enough to check, without training.
+    # The cells up to the model summary: enough to check, without training. The notebook as committed passes
+    # (nbval runs it in this suite), so one changed number in the summary's stored output must be the one failure.
     summary_index = next(i for i, cell in enumerate(notebook.cells) if "model.summary()" in cell.source)
     head = nbformat.from_dict({**notebook, "cells": notebook.cells[: summary_index + 1]})
-    nbformat.write(head, tmp_path / "intact.ipynb")
-    intact = run_nbval(tmp_path / "intact.ipynb")
-    assert intact.returncode == 0, intact.stdout
-
     summary_cell = head.cells[summary_index]
     for output in summary_cell.outputs:
         if "data" in output and "112,074" in output.data.get("text/plain", ""):

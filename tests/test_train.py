@@ -3,6 +3,7 @@ on disk that resumes only as the same run."""
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -212,7 +213,8 @@ def test_same_seed_same_run_to_the_bit(sample_data, recipe):
     second = train_and_evaluate(config, sample_data, verbose=0)
     for before, after in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
-    other_seed = train_and_evaluate(config.replace(seed=config.seed + 1), sample_data, verbose=0)
+    one_step_of_another_seed = config.replace(seed=config.seed + 1, epochs=1, steps_per_epoch=1)
+    other_seed = train_and_evaluate(one_step_of_another_seed, sample_data, verbose=0)
     assert not np.array_equal(first.model.get_weights()[0], other_seed.model.get_weights()[0])
 
 
@@ -339,10 +341,23 @@ REPLACED = QUICK_CONFIG.replace(epochs=2, steps_per_epoch=2)  # no validation: i
 FINISHED = QUICK_VALIDATED.replace(epochs=1)  # validated: it has a best.keras
 
 
-def finished_run(data, folder):
-    """A finished run in `folder` and the bytes of each of its files."""
-    train_and_evaluate(FINISHED, data, folder, verbose=0)
-    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+@pytest.fixture(scope="module")
+def finished_run_files(sample_data, tmp_path_factory):
+    """A finished run, trained once for the tests that replace one."""
+    folder = tmp_path_factory.mktemp("finished") / "run"
+    train_and_evaluate(FINISHED, sample_data, folder, verbose=0)
+    return folder
+
+
+@pytest.fixture
+def finished_run(finished_run_files):
+    """A copy of the finished run (to replace) and the bytes of each of its files."""
+
+    def copy_to(folder):
+        shutil.copytree(finished_run_files, folder)
+        return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+    return copy_to
 
 
 def assert_whole(folder, files, data):
@@ -373,9 +388,11 @@ class LossBecomesNaN(keras.callbacks.Callback):
 
 @pytest.mark.backend
 @pytest.mark.parametrize("failure", ["ctrl-c", "nan", "full-disk-at-save", "late-flag"])
-def test_a_replacement_that_fails_leaves_the_finished_run_whole(sample_data, tmp_path, monkeypatch, failure):
+def test_a_replacement_that_fails_leaves_the_finished_run_whole(
+    sample_data, tmp_path, monkeypatch, failure, finished_run
+):
     folder = tmp_path / "run"
-    files = finished_run(sample_data, folder)
+    files = finished_run(folder)
     replace = {"data": sample_data, "output_dir": folder, "verbose": 0, "replace_finished": True}
     if failure == "ctrl-c":
         with pytest.raises(KeyboardInterrupt):
@@ -405,9 +422,9 @@ def test_a_replacement_that_fails_leaves_the_finished_run_whole(sample_data, tmp
 
 
 @pytest.mark.backend
-def test_an_interrupted_replacement_is_resumed_by_the_next(sample_data, tmp_path):
+def test_an_interrupted_replacement_is_resumed_by_the_next(sample_data, tmp_path, finished_run):
     folder = tmp_path / "run"
-    files = finished_run(sample_data, folder)
+    files = finished_run(folder)
     replace = {"data": sample_data, "output_dir": folder, "verbose": 0, "replace_finished": True}
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(REPLACED, callbacks=[StopAfterFirstEpoch()], **replace)
@@ -427,9 +444,11 @@ def test_an_interrupted_replacement_is_resumed_by_the_next(sample_data, tmp_path
 
 
 @pytest.mark.backend
-def test_a_replacement_stopped_while_moving_in_is_moved_in_by_the_next_run(sample_data, tmp_path, monkeypatch):
+def test_a_replacement_stopped_while_moving_in_is_moved_in_by_the_next_run(
+    sample_data, tmp_path, monkeypatch, finished_run
+):
     folder = tmp_path / "run"
-    finished_run(sample_data, folder)
+    finished_run(folder)
     replace = {"data": sample_data, "output_dir": folder, "verbose": 0, "replace_finished": True}
     real_replace, real_move_in, moved = runs_module.os.replace, runs_module.RunFiles.move_in, []
 
