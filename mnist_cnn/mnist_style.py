@@ -59,6 +59,8 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast)")
     ink = ink / ink.max()
     strokes = digit_strokes(ink)
+    if not strokes.any():
+        raise ImageError(f"{name}: no digit found (nothing stands out from the paper as strokes do)")
     shapes = shapes_side_by_side(strokes)
     if shapes > 1:
         logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
