@@ -28,6 +28,9 @@ MIN_CONTRAST = 0.1
 MIN_INK = 0.4
 # Images at least this large a side, unevenly lit, are taken for photos of a page.
 PAGE_SIDE = 300
+# A page's light is worked out at about this many pixels a side; a digit's strokes on a page are narrower than its
+# side over PAGE_STROKES.
+LIGHT_SIDE, PAGE_STROKES = 128, 12
 # Paper along the image's edges varying more than this (from its 10th to 90th percentile) is unevenly lit.
 UNEVEN_LIGHT = 0.08
 # A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
@@ -56,6 +59,8 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast)")
     ink = ink / ink.max()
     strokes = digit_strokes(ink)
+    if not strokes.any():
+        raise ImageError(f"{name}: no digit found (nothing stands out from the paper as strokes do)")
     shapes = shapes_side_by_side(strokes)
     if shapes > 1:
         logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
@@ -74,9 +79,11 @@ def border(grey: np.ndarray) -> np.ndarray:
 
 
 def paper_level(grey: np.ndarray) -> float:
-    """The paper's grey level: the commonest level along the image's edges (a digit touching them in a tight crop
-    or a thick stroke changes the median, not the mode)."""
-    counts, edges = np.histogram(border(grey), bins=50, range=(0, 1))
+    """The paper's grey level: the commonest level along the image's edges and over the whole image, each counted
+    as a share (a digit touching the edges in a tight crop, or a thick stroke, changes the median, not the mode; a
+    printed line along one edge is rare over the whole image)."""
+    counts = sum(np.histogram(levels, bins=50, range=(0, 1))[0] / levels.size for levels in (border(grey), grey))
+    edges = np.linspace(0, 1, 51)
     counts = np.convolve(counts, [1, 2, 1], mode="same")  # noise spreads one level over neighbouring bins
     return float((edges[np.argmax(counts)] + edges[np.argmax(counts) + 1]) / 2)
 
@@ -91,19 +98,32 @@ def ink_is_dark(grey: np.ndarray, paper: float) -> bool:
 
 def ink_on_paper(grey: np.ndarray, page: bool = False) -> np.ndarray:
     """How much ink each pixel holds, in [0, 1], light on dark as MNIST, above the paper: the paper's own level taken
-    away; on a `page` (a photo of one), the light that varies across it, whose edges say nothing of the ink."""
-    if page:
-        dark, light = ink_above_page_light(1 - grey), ink_above_page_light(grey)
-        stronger = dark if np.percentile(dark, 99.9) >= np.percentile(light, 99.9) else light
-        return without_the_frame(stronger)
+    away; on a `page` (a photo of one), the light falling across it, whose edges say nothing of the ink."""
+    if page:  # the paper's commonest level may be a shadow's: the side the ink stands out more on is the ink's
+        dark, light = ink_under_page_light(grey, dark=True), ink_under_page_light(grey, dark=False)
+        return without_the_frame(dark if np.percentile(dark, 99.9) >= np.percentile(light, 99.9) else light)
     paper = paper_level(grey)
     return np.clip(paper - grey if ink_is_dark(grey, paper) else grey - paper, 0, 1)
 
 
-def ink_above_page_light(ink: np.ndarray) -> np.ndarray:
-    """Ink above what the light and shadows across a page add: a white top-hat, at a twelfth of the page, wider
-    than a stroke of a digit written on it."""
-    return np.clip(ndimage.white_tophat(ink, size=max(3, min(ink.shape) // 12)), 0, 1)
+def ink_under_page_light(grey: np.ndarray, dark: bool) -> np.ndarray:
+    """Ink on a page lit unevenly, as a scanner's flat-field correction sees it: each pixel against the light that
+    falls on the paper there (dark ink takes a share of that light away; light ink adds to it)."""
+    light = page_light(grey, dark, size=min(grey.shape) / PAGE_STROKES)
+    return np.clip((light - grey) / np.maximum(light, 0.05) if dark else grey - light, 0, 1)
+
+
+def page_light(grey: np.ndarray, dark: bool, size: float) -> np.ndarray:
+    """The paper's level all over the page: the strokes narrower than `size` pixels closed over by the paper around
+    them (dark ink; opened, light ink), smoothed; worked out at about LIGHT_SIDE pixels a side (light varies
+    slowly)."""
+    scale = min(1.0, LIGHT_SIDE / min(grey.shape))
+    small_shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
+    small = np.asarray(Image.fromarray(grey.astype(np.float32)).resize(small_shape[::-1], Image.Resampling.BOX))
+    width = max(3, round(size * scale))
+    paper = ndimage.grey_closing(small, size=width) if dark else ndimage.grey_opening(small, size=width)
+    paper = ndimage.uniform_filter(paper, size=width)
+    return np.asarray(Image.fromarray(paper).resize(grey.shape[::-1], Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 # A page's light and the desk around it.
@@ -120,19 +140,14 @@ def without_the_frame(ink: np.ndarray) -> np.ndarray:
 
 
 def is_a_page(grey: np.ndarray) -> bool:
-    """Whether `grey` is a photo of a page: large, its light uneven along its edges (a slope, a shadow)."""
-    return min(grey.shape) >= PAGE_SIDE and edge_light_spread(grey) > UNEVEN_LIGHT
-
-
-def edge_light_spread(grey: np.ndarray) -> float:
-    """How much the paper's level varies along the image's edges, from its 10th to 90th percentile: the paper being
-    the larger side of Otsu's split of the edges' levels (a digit or a printed line that reaches the edge is the
-    other side)."""
-    levels = border(grey)
-    darker = levels <= otsu_threshold(levels)
-    paper = levels[darker] if 2 * darker.sum() > len(levels) else levels[~darker]
-    spread = np.percentile(paper, [10, 90])
-    return float(spread[1] - spread[0])
+    """Whether `grey` is a photo of a page: large, the light on its paper uneven along its edges (a slope, a
+    shadow). The paper's light is seen with the strokes closed over, so that a digit or printed line reaching the
+    edge (a tight crop, squared paper) is not taken for a shadow."""
+    if min(grey.shape) < PAGE_SIDE:
+        return False
+    light = page_light(grey, ink_is_dark(grey, paper_level(grey)), size=max(grey.shape) / 2)
+    spread = np.percentile(border(light), [10, 90])
+    return bool(spread[1] - spread[0] > UNEVEN_LIGHT)
 
 
 def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:

@@ -25,11 +25,9 @@ def test_the_quick_model_reads_the_arrays_well_enough_to_tell(digits):
 # Kinds whose gap reading alone has not closed yet (benchmarks/results/own-digits.md): guarded at the loss measured
 # with this quick model (in digits of PER_KIND), so that they can only get better; every other kind at one digit.
 KNOWN_GAPS = {
-    "tight crop": 2,
     "sheet on a desk": 2,
     "fine pen, high resolution": 3,
     "chalk on a board": 2,
-    "phone JPEG, EXIF-rotated": 5,
 }
 
 
