@@ -292,7 +292,6 @@ def test_train_evaluate_and_plot_end_to_end(tmp_path, capsys):
     ]
 
 
-@pytest.mark.backend
 def test_evaluate_several_models_scores_the_mean_of_their_probabilities(tmp_path, capsys, sample_data):
     paths = [
         save_model(constant_model(probabilities), tmp_path / f"member-{index}.keras")
@@ -306,7 +305,6 @@ def test_evaluate_several_models_scores_the_mean_of_their_probabilities(tmp_path
     assert (labels == 2).mean() not in [(labels == digit).mean() for digit in (1, 3, 4)]
 
 
-@pytest.mark.backend
 def test_hyperparameter_flags_reach_the_model_and_its_training(tmp_path, capsys):
     output = tmp_path / "run"
     flags = ["--batch-size", "50", "--filters", "8", "--learning-rate", "0.002", "--steps-per-epoch", "3"]
@@ -323,7 +321,6 @@ def test_hyperparameter_flags_reach_the_model_and_its_training(tmp_path, capsys)
     assert results["validation_images"] == 0 and results["temperature"] is None
 
 
-@pytest.mark.backend
 def test_validation_split_0_trains_without_calibration(tmp_path, capsys):
     output = tmp_path / "run"
     status, out, err = run(
@@ -334,7 +331,6 @@ def test_validation_split_0_trains_without_calibration(tmp_path, capsys):
     assert results["validation_images"] == 0 and results["temperature"] is None
 
 
-@pytest.mark.backend
 def test_without_mnist_a_dry_run_trains_on_the_shipped_sample_in_runs_dry_run(tmp_path, monkeypatch, offline, capsys):
     monkeypatch.chdir(tmp_path)
     status, out, err = run(["train", "--dry-run", "--benchmark"], capsys)
@@ -354,7 +350,6 @@ def test_without_mnist_a_dry_run_trains_on_the_shipped_sample_in_runs_dry_run(tm
     assert status == 1 and "mnist is not available" in err
 
 
-@pytest.mark.backend
 def test_summary_prints_the_layers_of_the_network_asked_for(tmp_path, capsys):
     status, out, _ = run(["summary", "--diagram", tmp_path / "cnn.png"], capsys)
     assert status == 0 and "112,074" in out
@@ -393,7 +388,6 @@ def small_file_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 
 
-@pytest.mark.backend
 def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(tmp_path):
     output = tmp_path / "run"
     finished = run_cli("train", "--dataset", "sample", "--dry-run", "--output", output, preexec_fn=small_file_limit)
@@ -417,7 +411,6 @@ print(sorted(os.listdir(os.path.dirname(sys.argv[1]))))
 """
 
 
-@pytest.mark.backend
 def test_a_save_that_fails_midway_leaves_neither_a_model_nor_a_partial_file(tmp_path):
     (tmp_path / "models").mkdir()
     finished = subprocess.run(

@@ -56,7 +56,6 @@ def test_a_second_run_in_the_same_folder_is_refused_and_a_killed_one_leaves_no_l
         pass
 
 
-@pytest.mark.backend
 def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
     folder = tmp_path / "run"
     assert main(["train", *QUICK, "--recipe", "fast", "--output", str(folder)]) == 0
@@ -74,7 +73,6 @@ def test_a_finished_run_is_kept_unless_restart_says_otherwise(tmp_path, capsys):
     assert json.loads((folder / "results.json").read_text())["config"]["validation_split"] == 0
 
 
-@pytest.mark.backend
 def test_replace_trains_again_over_a_finished_run(tmp_path):
     folder = tmp_path / "run"
     assert main(["train", *QUICK, "--recipe", "seed", "--output", str(folder)]) == 0
@@ -176,7 +174,6 @@ def test_data_files_of_the_wrong_kind_are_named_before_they_are_read(tmp_path):
     assert time.perf_counter() - started < 5  # nothing of 784 GB was allocated
 
 
-@pytest.mark.backend
 def test_a_model_of_the_wrong_shape_says_its_shapes(tmp_path):
     import keras
 
@@ -206,7 +203,6 @@ def test_the_demo_names_neither_the_servers_folder_nor_a_busy_port_wrongly(train
             check_port_free("127.0.0.1", port)
 
 
-@pytest.mark.backend
 def test_a_disk_full_at_a_backup_is_one_line_and_the_next_run_resumes(tmp_path, monkeypatch, capsys):
     output = tmp_path / "run"
     command = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
@@ -257,7 +253,6 @@ def interrupted_after_two_backups(command, monkeypatch):
 BACKUP_RUN = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "3", "--steps-per-epoch", "2"]
 
 
-@pytest.mark.backend
 def test_a_damaged_backup_resumes_from_the_one_before_saying_so(tmp_path, monkeypatch, capsys, caplog):
     command = [*BACKUP_RUN, "--output", str(tmp_path / "run")]
     first, second = interrupted_after_two_backups(command, monkeypatch)
@@ -275,7 +270,6 @@ def test_a_damaged_backup_resumes_from_the_one_before_saying_so(tmp_path, monkey
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 3
 
 
-@pytest.mark.backend
 def test_backups_that_cannot_be_loaded_are_one_line_naming_them(tmp_path, monkeypatch, capsys):
     output = tmp_path / "run"
     command = [*BACKUP_RUN, "--output", str(output)]
@@ -301,7 +295,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
-@pytest.mark.backend
 def test_a_really_full_disk_is_one_line_no_crash_no_partial_file(small_disk, capsys):
     output = small_disk / "run"
     args = ["train", "--dataset", "sample", "--epochs", "2", "--steps-per-epoch", "2", "--output", str(output)]

@@ -218,7 +218,6 @@ def test_same_seed_same_run_to_the_bit(sample_data, recipe):
     assert not np.array_equal(first.model.get_weights()[0], other_seed.model.get_weights()[0])
 
 
-@pytest.mark.backend
 def test_a_later_run_has_no_load_time_of_its_own(sample_data):
     data = load_data("sample")
     config = QUICK_CONFIG.replace(epochs=1, steps_per_epoch=1)
@@ -257,7 +256,6 @@ def test_resume_keeps_the_finished_epochs_and_the_clock(sample_data, tmp_path):
     assert elapsed[0] == first["elapsed_s"][0] and elapsed[0] < elapsed[1] < elapsed[2]
 
 
-@pytest.mark.backend
 def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data, tmp_path):
     folder = tmp_path / "run"
     config = QUICK_VALIDATED.replace(epochs=3)
@@ -273,7 +271,6 @@ def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data,
     assert len(restarted.history["loss"]) == 2 and not (folder / "backup").exists()
 
 
-@pytest.mark.backend
 def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -283,7 +280,6 @@ def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp
     assert not (folder / ".best.partial.keras").exists()
 
 
-@pytest.mark.backend
 def test_a_stale_partial_best_model_is_dropped_even_when_no_epoch_beats_the_best(tmp_path):
     checkpoint = BestModelCheckpoint(tmp_path / "best.keras", best_so_far=0.99)  # a resumed run's best so far
     checkpoint.set_model(build_model())
@@ -386,7 +382,6 @@ class LossBecomesNaN(keras.callbacks.Callback):
         logs["loss"] = float("nan")
 
 
-@pytest.mark.backend
 @pytest.mark.parametrize("failure", ["ctrl-c", "nan", "full-disk-at-save", "late-flag"])
 def test_a_replacement_that_fails_leaves_the_finished_run_whole(
     sample_data, tmp_path, monkeypatch, failure, finished_run
@@ -421,7 +416,6 @@ def test_a_replacement_that_fails_leaves_the_finished_run_whole(
     np.testing.assert_array_equal(load_model(folder / "model.keras").get_weights()[0], result.model.get_weights()[0])
 
 
-@pytest.mark.backend
 def test_an_interrupted_replacement_is_resumed_by_the_next(sample_data, tmp_path, finished_run):
     folder = tmp_path / "run"
     files = finished_run(folder)
@@ -443,7 +437,6 @@ def test_an_interrupted_replacement_is_resumed_by_the_next(sample_data, tmp_path
     assert not (folder / "best.keras").exists() and not (folder / ".replacement").exists()
 
 
-@pytest.mark.backend
 def test_a_replacement_stopped_while_moving_in_is_moved_in_by_the_next_run(
     sample_data, tmp_path, monkeypatch, finished_run
 ):
