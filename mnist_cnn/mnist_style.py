@@ -27,7 +27,7 @@ MIN_CONTRAST = 0.1
 # Pixels with less ink than this share of the strongest are not the digit's, whatever Otsu's level says.
 MIN_INK = 0.4
 # Images at least this large a side, unevenly lit, are taken for photos of a page.
-PAGE_SIDE = 300
+PAGE_SIDE = 200
 # A page's light is worked out at about this many pixels a side; a digit's strokes on a page are narrower than its
 # side over PAGE_STROKES.
 LIGHT_SIDE, PAGE_STROKES = 128, 12
