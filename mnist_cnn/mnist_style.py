@@ -30,7 +30,7 @@ MIN_INK = 0.4
 PAGE_SIDE = 200
 # A page's light is worked out at about this many pixels a side; a digit's strokes on a page are narrower than its
 # side over PAGE_STROKES.
-LIGHT_SIDE, PAGE_STROKES = 128, 12
+LIGHT_SIDE, PAGE_STROKES = 128, 8
 # Paper along the image's edges varying more than this (from its 10th to 90th percentile) is unevenly lit.
 UNEVEN_LIGHT = 0.08
 # A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
