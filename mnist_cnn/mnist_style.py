@@ -35,6 +35,8 @@ LIGHT_SIDE, PAGE_STROKES = 128, 8
 UNEVEN_LIGHT = 0.08
 # A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
 SHEET_SHARE, SHEET_RECTANGLE, SHEET_INK = 0.15, 0.85, 0.15
+# A shape reaching a page's edge whose box spans this share of the page's width or height is the page's frame.
+FRAME_SPAN = 0.5
 # Parts of a digit lie within this share of its largest part's size of each other (a broken 8, a thin pen's gaps).
 PART_GAP = 0.12
 # Parts smaller than this share of the digit's ink are specks of dust.
@@ -130,13 +132,24 @@ def page_light(grey: np.ndarray, dark: bool, size: float) -> np.ndarray:
 
 
 def without_the_frame(ink: np.ndarray) -> np.ndarray:
-    """A page's ink map without the shapes that reach the photo's edge (the sheet's edge, the desk, a shadow), where
-    anything is left: the digit is written on the page, not across its edge."""
+    """A page's ink map without the frame (the sheet's edge, the desk, a shadow), where anything is left: the shapes
+    that reach the photo's edge and run along it (the digit is written on the page, not across its edge; a stroke
+    written close to the edge reaches it over a short stretch only)."""
     shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=np.ones((3, 3)))
-    framed = np.setdiff1d(np.unique(border(shapes)), [0])
+    framed = np.array(
+        [label for label in np.setdiff1d(np.unique(border(shapes)), [0]) if along_the_edge(shapes == label)]
+    )
     if len(framed) == count:
         return ink
     return np.where(np.isin(shapes, framed), 0, ink)
+
+
+def along_the_edge(shape: np.ndarray) -> bool:
+    """Whether a shape reaching the image's edge runs along it: its box spans FRAME_SPAN of the image's width or
+    height."""
+    rows, columns = np.flatnonzero(shape.any(axis=1)), np.flatnonzero(shape.any(axis=0))
+    spans = (rows[-1] - rows[0] + 1) / shape.shape[0], (columns[-1] - columns[0] + 1) / shape.shape[1]
+    return max(spans) >= FRAME_SPAN
 
 
 def is_a_page(grey: np.ndarray) -> bool:
