@@ -278,13 +278,25 @@ def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.
 def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """Strokes thinner than MNIST's (a fine pen at high resolution, which would fade away at 20 pixels) drawn again
     with a round pen STROKE_FRACTION of the digit's size wide; the stroke's width is its area over half its outline."""
-    outline = (strokes & ~ndimage.binary_erosion(strokes)).sum()
-    stroke = 2 * strokes.sum() / max(outline, 1)
+    stroke = stroke_width(strokes)
     wanted = STROKE_FRACTION * max(digit.shape)
     if stroke >= wanted:
         return digit
     outside = ndimage.distance_transform_edt(~strokes)
     return np.maximum(digit, np.clip((wanted - stroke) / 2 + 0.5 - outside, 0, 1))
+
+
+def stroke_width(strokes: np.ndarray) -> float:
+    """The strokes' width in pixels: their area over half their outline. A pencil's or chalk's grain (paper dotted
+    through a stroke, ragged edges) is no outline: the width is also measured with the strokes smoothed (each pixel
+    as most of the 5x5 around it), and the wider of the two is theirs (smoothing only thins a clean thin line)."""
+    solid = ndimage.uniform_filter(strokes.astype(np.float32), size=5) > 0.5
+    return max(area_over_half_outline(strokes), area_over_half_outline(solid))
+
+
+def area_over_half_outline(strokes: np.ndarray) -> float:
+    outline = (strokes & ~ndimage.binary_erosion(strokes)).sum()
+    return 2 * strokes.sum() / max(outline, 1)
 
 
 def fit_in_box(digit: np.ndarray) -> np.ndarray:
