@@ -53,11 +53,11 @@ def test_a_phone_photo_of_a_page_a_little_smaller_than_300_pixels_is_a_page():
 
 
 def test_a_bold_digit_on_a_small_page_keeps_the_middle_of_its_strokes():
-    side, width = 260, 24  # strokes near a tenth of the page's side: a bold 0 on a small sheet
+    side, width = 260, 28  # strokes over a tenth of the page's side: a bold 0 on a small sheet
     strokes = ring(side, (60, 50, 200, 210), width) < 0.5
     ink = ink_under_page_light(ring(side, (60, 50, 200, 210), width) * sloped_light_with_a_shadow(side), dark=True)
     middle = ndimage.binary_erosion(strokes, iterations=width // 3)
-    assert ink[middle].mean() > 0.8  # the whole stroke is ink, not its outline
+    assert ink[middle].min() > 0.8  # the whole stroke is ink, not its outline
 
 
 def test_a_stroke_written_close_to_the_sheets_edge_is_kept_and_the_sheets_own_edge_is_not():
@@ -75,5 +75,5 @@ def test_a_pencils_grainy_stroke_is_as_wide_as_a_solid_one_and_a_clean_thin_line
     grainy = solid & (np.random.default_rng(0).random(solid.shape) > 0.15)  # paper dotted through the graphite
     assert abs(stroke_width(grainy) - stroke_width(solid)) < 0.15 * stroke_width(solid)
     assert 20 < stroke_width(solid) < 28
-    thin = ring(300, (60, 40, 240, 260), 3) < 0.5  # a fine pen's line is not widened by the smoothing
-    assert stroke_width(thin) < 5
+    thin = ring(300, (60, 40, 240, 260), 2) < 0.5  # a fine pen's 2-pixel line, which the smoothing alone would lose
+    assert 1.5 < stroke_width(thin) < 3
