@@ -25,13 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 HERE = Path(__file__).parent
 SEED = 24
 SMALLEST, LARGEST = 28, 1000  # the sides of the images, in pixels
 PAPER_WHITE = 0.96
+HOLLOW = 0.08  # a dim hollow inside a digit's ink at most this share of the image's side is a loop
+PEN_SIDE = 300  # a fine pen's path is found at about this many pixels a side
 
 Renderer = Callable[[np.ndarray, np.random.Generator, Path], Path]
 
@@ -62,12 +64,83 @@ def thickened(ink: np.ndarray, radius: float) -> np.ndarray:
     return ink if radius < 1 else ndimage.grey_dilation(ink, footprint=disk(radius))
 
 
+def thinned(strokes: np.ndarray) -> np.ndarray:
+    """The strokes' skeleton, one pixel wide, loops and joins kept (Zhang and Suen's thinning: outline pixels
+    peeled off in two alternating passes, never one whose removal would break a stroke or open a loop)."""
+    image = np.pad(strokes.astype(bool), 1)
+    while True:
+        changed = False
+        for second_pass in (False, True):
+            centre = image[1:-1, 1:-1]
+            # the eight neighbours, clockwise from the one above
+            p2, p3, p4, p5 = image[:-2, 1:-1], image[:-2, 2:], image[1:-1, 2:], image[2:, 2:]
+            p6, p7, p8, p9 = image[2:, 1:-1], image[2:, :-2], image[1:-1, :-2], image[:-2, :-2]
+            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+            neighbours = sum(p.astype(np.uint8) for p in ring[:-1])
+            crossings = sum((~a & b).astype(np.uint8) for a, b in zip(ring[:-1], ring[1:], strict=True))
+            side = ~(p2 & p4 & p8) & ~(p2 & p6 & p8) if second_pass else ~(p2 & p4 & p6) & ~(p4 & p6 & p8)
+            removed = centre & (neighbours >= 2) & (neighbours <= 6) & (crossings == 1) & side
+            if removed.any():
+                image = image.copy()
+                image[1:-1, 1:-1] &= ~removed
+                changed = True
+        if not changed:
+            return image[1:-1, 1:-1]
+
+
+def line_ends(skeleton: np.ndarray) -> np.ndarray:
+    """The skeleton's pixels with one neighbour at most: where its lines end."""
+    neighbours = ndimage.convolve(skeleton.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant")
+    return skeleton & (neighbours - skeleton <= 1)
+
+
+def without_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:
+    """The skeleton without branches shorter than `length` pixels (a thick stroke's corner thins to a spur that no
+    pen would draw): its ends peeled `length` times, the lines that are left grown back along it as far."""
+    pruned = skeleton.copy()
+    for _ in range(length):
+        pruned &= ~line_ends(pruned)
+    if not pruned.any():
+        return skeleton
+    grown = line_ends(pruned)
+    for _ in range(length):
+        grown = ndimage.binary_dilation(grown, structure=np.ones((3, 3), bool)) & skeleton
+    return pruned | grown
+
+
+def pen_path(ink: np.ndarray) -> np.ndarray:
+    """Where a pen went to leave `ink` (peaking at 1): its strong ink, without the dim hollows inside it (a small
+    loop of a 6 or an 8 that the MNIST digit's blur half filled in, which its writer drew as a loop)."""
+    closed = ndimage.grey_closing(ink, size=max(3, round(max(ink.shape) * HOLLOW)))
+    return (ink > 0.5) & (closed - ink < 0.3)
+
+
 def pen_line(ink: np.ndarray, radius: float) -> np.ndarray:
-    """The strokes' centre lines drawn with a round pen of `radius` pixels: a fine pen's digit, broken where the
-    centre line is (as a real fine pen's strokes are, now and then)."""
-    inside = ndimage.distance_transform_edt(ink > 0.5)
-    centre = (inside > 0) & (inside >= ndimage.maximum_filter(inside, size=3) - 0.8)
-    line = ndimage.binary_dilation(centre, structure=disk(max(radius, 1)))
+    """The digit traced with a round pen of `radius` pixels along the middle of its strokes, as a person draws it
+    with a fine pen: every stroke, loop and join of the digit kept. The middle is the skeleton of the ink at about
+    PEN_SIDE pixels a side, its pixels smoothed and joined by lines at full size."""
+    scale = max(1.0, max(ink.shape) / PEN_SIDE)
+    small_shape = (max(1, round(ink.shape[0] / scale)), max(1, round(ink.shape[1] / scale)))
+    small = np.asarray(Image.fromarray(ink.astype(np.float32)).resize(small_shape[::-1], Image.Resampling.BOX))
+    skeleton = without_spurs(thinned(pen_path(small)), PEN_SIDE // 30)
+    rows, columns = np.nonzero(skeleton)
+    # each pixel at the mean of the skeleton's pixels around it: the thinning's staircase smoothed away
+    around = [ndimage.uniform_filter(np.where(skeleton, axis, 0.0), 5) for axis in np.indices(skeleton.shape)]
+    count = ndimage.uniform_filter(skeleton.astype(float), 5)[rows, columns]
+    y = (around[0][rows, columns] / count + 0.5) * ink.shape[0] / small_shape[0] - 0.5
+    x = (around[1][rows, columns] / count + 0.5) * ink.shape[1] / small_shape[1] - 0.5
+    index = np.full(skeleton.shape, -1)
+    index[rows, columns] = np.arange(len(rows))
+    canvas = Image.new("L", ink.shape[::-1], 0)
+    draw = ImageDraw.Draw(canvas)
+    draw.point(list(zip(x.tolist(), y.tolist(), strict=True)), fill=255)
+    padded = np.pad(index, 1, constant_values=-1)
+    for down, right in ((0, 1), (1, 0), (1, 1), (1, -1)):  # each pair of neighbouring pixels once
+        neighbour = padded[1 + down : 1 + down + skeleton.shape[0], 1 + right : 1 + right + skeleton.shape[1]]
+        joined = skeleton & (neighbour >= 0)
+        for start, stop in zip(index[joined], neighbour[joined], strict=True):
+            draw.line([(x[start], y[start]), (x[stop], y[stop])], fill=255)
+    line = ndimage.binary_dilation(np.asarray(canvas) > 0, structure=disk(max(radius, 1)))
     return ndimage.gaussian_filter(line.astype(np.float32), 0.6)
 
 

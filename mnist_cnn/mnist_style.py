@@ -27,14 +27,16 @@ MIN_CONTRAST = 0.1
 # Pixels with less ink than this share of the strongest are not the digit's, whatever Otsu's level says.
 MIN_INK = 0.4
 # Images at least this large a side, unevenly lit, are taken for photos of a page.
-PAGE_SIDE = 300
+PAGE_SIDE = 200
 # A page's light is worked out at about this many pixels a side; a digit's strokes on a page are narrower than its
 # side over PAGE_STROKES.
-LIGHT_SIDE, PAGE_STROKES = 128, 12
+LIGHT_SIDE, PAGE_STROKES = 128, 8
 # Paper along the image's edges varying more than this (from its 10th to 90th percentile) is unevenly lit.
 UNEVEN_LIGHT = 0.08
 # A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
 SHEET_SHARE, SHEET_RECTANGLE, SHEET_INK = 0.15, 0.85, 0.15
+# A shape reaching a page's edge whose box spans this share of the page's width or height is the page's frame.
+FRAME_SPAN = 0.5
 # Parts of a digit lie within this share of its largest part's size of each other (a broken 8, a thin pen's gaps).
 PART_GAP = 0.12
 # Parts smaller than this share of the digit's ink are specks of dust.
@@ -130,13 +132,24 @@ def page_light(grey: np.ndarray, dark: bool, size: float) -> np.ndarray:
 
 
 def without_the_frame(ink: np.ndarray) -> np.ndarray:
-    """A page's ink map without the shapes that reach the photo's edge (the sheet's edge, the desk, a shadow), where
-    anything is left: the digit is written on the page, not across its edge."""
+    """A page's ink map without the frame (the sheet's edge, the desk, a shadow), where anything is left: the shapes
+    that reach the photo's edge and run along it (the digit is written on the page, not across its edge; a stroke
+    written close to the edge reaches it over a short stretch only)."""
     shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=np.ones((3, 3)))
-    framed = np.setdiff1d(np.unique(border(shapes)), [0])
+    framed = np.array(
+        [label for label in np.setdiff1d(np.unique(border(shapes)), [0]) if along_the_edge(shapes == label)]
+    )
     if len(framed) == count:
         return ink
     return np.where(np.isin(shapes, framed), 0, ink)
+
+
+def along_the_edge(shape: np.ndarray) -> bool:
+    """Whether a shape reaching the image's edge runs along it: its box spans FRAME_SPAN of the image's width or
+    height."""
+    rows, columns = np.flatnonzero(shape.any(axis=1)), np.flatnonzero(shape.any(axis=0))
+    spans = (rows[-1] - rows[0] + 1) / shape.shape[0], (columns[-1] - columns[0] + 1) / shape.shape[1]
+    return max(spans) >= FRAME_SPAN
 
 
 def is_a_page(grey: np.ndarray) -> bool:
@@ -265,13 +278,25 @@ def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.
 def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """Strokes thinner than MNIST's (a fine pen at high resolution, which would fade away at 20 pixels) drawn again
     with a round pen STROKE_FRACTION of the digit's size wide; the stroke's width is its area over half its outline."""
-    outline = (strokes & ~ndimage.binary_erosion(strokes)).sum()
-    stroke = 2 * strokes.sum() / max(outline, 1)
+    stroke = stroke_width(strokes)
     wanted = STROKE_FRACTION * max(digit.shape)
     if stroke >= wanted:
         return digit
     outside = ndimage.distance_transform_edt(~strokes)
     return np.maximum(digit, np.clip((wanted - stroke) / 2 + 0.5 - outside, 0, 1))
+
+
+def stroke_width(strokes: np.ndarray) -> float:
+    """The strokes' width in pixels: their area over half their outline. A pencil's or chalk's grain (paper dotted
+    through a stroke, ragged edges) is no outline: the width is also measured with the strokes smoothed (each pixel
+    as most of the 5x5 around it), and the wider of the two is theirs (smoothing only thins a clean thin line)."""
+    solid = ndimage.uniform_filter(strokes.astype(np.float32), size=5) > 0.5
+    return max(area_over_half_outline(strokes), area_over_half_outline(solid))
+
+
+def area_over_half_outline(strokes: np.ndarray) -> float:
+    outline = (strokes & ~ndimage.binary_erosion(strokes)).sum()
+    return 2 * strokes.sum() / max(outline, 1)
 
 
 def fit_in_box(digit: np.ndarray) -> np.ndarray:

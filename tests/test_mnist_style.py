@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from mnist_cnn.mnist_style import ink_under_page_light, is_a_page, paper_level
+from mnist_cnn.mnist_style import ink_under_page_light, is_a_page, paper_level, stroke_width, without_the_frame
 
 PAPER, INK = 0.96, 0.05
 
@@ -45,3 +45,35 @@ def test_ink_on_a_page_is_the_same_in_its_shadow_as_in_its_light():
     shadow[:, side // 2 :], light[:, : side // 2] = False, False
     assert ink[shadow].mean() > 0.8 and abs(ink[shadow].mean() - ink[light].mean()) < 0.1
     assert ink[~ndimage.binary_dilation(strokes, iterations=10)].max() < 0.15  # the shadow and the slope are no ink
+
+
+def test_a_phone_photo_of_a_page_a_little_smaller_than_300_pixels_is_a_page():
+    photo = ring(250, (90, 70, 160, 180), 8) * sloped_light_with_a_shadow(250)
+    assert is_a_page(photo)
+
+
+def test_a_bold_digit_on_a_small_page_keeps_the_middle_of_its_strokes():
+    side, width = 260, 28  # strokes over a tenth of the page's side: a bold 0 on a small sheet
+    strokes = ring(side, (60, 50, 200, 210), width) < 0.5
+    ink = ink_under_page_light(ring(side, (60, 50, 200, 210), width) * sloped_light_with_a_shadow(side), dark=True)
+    middle = ndimage.binary_erosion(strokes, iterations=width // 3)
+    assert ink[middle].min() > 0.8  # the whole stroke is ink, not its outline
+
+
+def test_a_stroke_written_close_to_the_sheets_edge_is_kept_and_the_sheets_own_edge_is_not():
+    ink = np.zeros((200, 200), np.float32)
+    ink[:, :6] = 0.9  # the desk or the sheet's edge, all along the left
+    ink[60:160, 80:95] = 1  # the digit's body
+    ink[0:30, 100:140] = 1  # a bar written up to the top edge (a 5's)
+    kept = without_the_frame(ink)
+    assert kept[:, :6].max() == 0
+    assert kept[0:30, 100:140].min() == 1 and kept[60:160, 80:95].min() == 1
+
+
+def test_a_pencils_grainy_stroke_is_as_wide_as_a_solid_one_and_a_clean_thin_line_as_thin():
+    solid = ring(300, (60, 40, 240, 260), 24) < 0.5
+    grainy = solid & (np.random.default_rng(0).random(solid.shape) > 0.15)  # paper dotted through the graphite
+    assert abs(stroke_width(grainy) - stroke_width(solid)) < 0.15 * stroke_width(solid)
+    assert 20 < stroke_width(solid) < 28
+    thin = ring(300, (60, 40, 240, 260), 2) < 0.5  # a fine pen's 2-pixel line, which the smoothing alone would lose
+    assert 1.5 < stroke_width(thin) < 3
