@@ -25,16 +25,7 @@ from pathlib import Path
 
 from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS
-from mnist_cnn.config import (
-    DEFAULT_RECIPE,
-    INPUT_PIPELINES,
-    LR_SCHEDULES,
-    OPTIMIZERS,
-    PRECISIONS,
-    RECIPES,
-    Config,
-    config_for,
-)
+from mnist_cnn.config import CHOICES, DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
@@ -69,13 +60,6 @@ FIELD_HELP = {
     "jit_compile": "compile the training step (XLA on TensorFlow, torch.compile on PyTorch; JAX always compiles)",
     "devices": "train data-parallel on this many devices (GPUs, else CPUs), or all",
     "seed": "random seed of the initial weights, the shuffling and the augmentation",
-}
-# The hyperparameters that take one of a few names, as Config checks them.
-CHOICES = {
-    "optimizer": OPTIMIZERS,
-    "precision": PRECISIONS,
-    "lr_schedule": LR_SCHEDULES,
-    "input_pipeline": INPUT_PIPELINES,
 }
 # `summary` takes only what changes the layers it prints (their shapes and parameters): the network of every recipe
 # is the seed's, and dropout's rate shows in neither the table nor the diagram.

@@ -59,6 +59,13 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 INPUT_PIPELINES = ("auto", "arrays", "batches")
 LR_SCHEDULES = ("constant", "cosine")
+# The settings that take one of a few names, and those names (the command line offers them as its flags' choices).
+CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "lr_schedule": LR_SCHEDULES,
+    "input_pipeline": INPUT_PIPELINES,
+    "precision": PRECISIONS,
+}
 
 
 @dataclass(frozen=True)
@@ -119,13 +126,7 @@ class Config:
                 check_type(setting.name, value, kind)
                 # NumPy's scalars as Python's, which JSON writes (run.json, results.json); ints for floats as floats.
                 object.__setattr__(self, setting.name, {"int": int, "float": float, "bool": bool}[kind](value))
-        choices = {
-            "optimizer": OPTIMIZERS,
-            "lr_schedule": LR_SCHEDULES,
-            "input_pipeline": INPUT_PIPELINES,
-            "precision": PRECISIONS,
-        }
-        for name, allowed in choices.items():
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         for name in ("filters", "kernel_size", "pool_size", "batch_size", "epochs", "steps_per_execution"):
