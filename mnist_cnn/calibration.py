@@ -29,6 +29,13 @@ class ReliabilityBins:
     confidence: np.ndarray
     accuracy: np.ndarray
 
+    @property
+    def calibration_error(self) -> float:
+        """The ECE: the mean gap between confidence and accuracy over the bins, weighted by their sizes."""
+        filled = self.counts > 0
+        gaps = np.abs(self.accuracy[filled] - self.confidence[filled]) * self.counts[filled]
+        return float(gaps.sum() / self.counts.sum())
+
 
 def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> ReliabilityBins:
     """The predictions of `probabilities` (N, classes) against the true `labels` (N,), binned by confidence."""
@@ -47,10 +54,7 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 
     `probabilities` is (N, classes), `labels` the (N,) true classes.
     """
-    binned = reliability_bins(probabilities, labels, bins)
-    filled = binned.counts > 0
-    gaps = np.abs(binned.accuracy[filled] - binned.confidence[filled]) * binned.counts[filled]
-    return float(gaps.sum() / len(labels))
+    return reliability_bins(probabilities, labels, bins).calibration_error
 
 
 def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

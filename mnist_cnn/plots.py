@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnist_cnn.calibration import expected_calibration_error, reliability_bins
+from mnist_cnn.calibration import reliability_bins
 from mnist_cnn.explain import Explanation
 from mnist_cnn.files import atomic_path
 
@@ -94,7 +94,7 @@ def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 
     accuracy_axis.set_ylabel("accuracy")
     accuracy_axis.set_ylim(0, 1)
     accuracy_axis.legend(loc="upper left", fontsize=8)
-    ece = expected_calibration_error(probabilities, labels, bins)
+    ece = binned.calibration_error
     accuracy_axis.set_title(f"{title + ': ' if title else ''}expected calibration error {ece:.2%}")
     count_axis.bar(lefts, binned.counts, width=width, align="edge", edgecolor="black", color="tab:gray")
     count_axis.set_yscale("log")
