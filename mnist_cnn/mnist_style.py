@@ -12,6 +12,7 @@ NumPy, SciPy and Pillow only, so that it is cheap to import.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 from PIL import Image
@@ -173,7 +174,7 @@ def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
     labels, count = ndimage.label(bright)
     if count == 0:
         return None
-    largest = 1 + int(np.argmax(ndimage.sum_labels(bright, labels, index=np.arange(1, count + 1))))
+    largest = 1 + int(np.argmax(pixels_per_label(bright, labels, count)))
     rows, columns = ndimage.find_objects(labels)[largest - 1]
     region = ndimage.binary_fill_holes(labels[rows, columns] == largest)
     filled = region.sum()
@@ -220,24 +221,44 @@ def part_groups(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """The strokes' connected parts, and the groups of parts that lie within PART_GAP of the largest part's size of
     each other: (parts' labels, each part's group, the number of groups)."""
     parts, count = ndimage.label(strokes, structure=np.ones((3, 3)))
-    sizes = ndimage.sum_labels(strokes, parts, index=np.arange(1, count + 1))
+    sizes = pixels_per_label(strokes, parts, count)
     largest = ndimage.find_objects(parts)[int(np.argmax(sizes))]
     gap = PART_GAP * max(side.stop - side.start for side in largest)
-    near = ndimage.distance_transform_edt(~strokes) <= gap / 2
+    near = within(strokes, gap / 2)
     groups, group_count = ndimage.label(near, structure=np.ones((3, 3)))
     group_of_part = np.zeros(count + 1, int)
     group_of_part[parts[strokes]] = groups[strokes]
     return parts, group_of_part, group_count
 
 
+def pixels_per_label(mask: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """How many pixels of `mask` each of the labels 1 to `count` has (ndimage.sum_labels' answer, counted in one
+    pass)."""
+    return np.bincount(labels[mask], minlength=count + 1)[1 : count + 1].astype(float)
+
+
+def within(shape: np.ndarray, distance: float) -> np.ndarray:
+    """The pixels at most `distance` from the nearest pixel of `shape` (a mask with some pixels set): the distance
+    transform worked out only in the box around the shape that can hold them."""
+    rows, columns = np.flatnonzero(shape.any(axis=1)), np.flatnonzero(shape.any(axis=0))
+    reach = math.floor(distance) + 1
+    box = (
+        slice(max(rows[0] - reach, 0), rows[-1] + reach + 1),
+        slice(max(columns[0] - reach, 0), columns[-1] + reach + 1),
+    )
+    near = np.zeros_like(shape, dtype=bool)
+    near[box] = ndimage.distance_transform_edt(~shape[box]) <= distance
+    return near
+
+
 def nearby_parts(strokes: np.ndarray) -> np.ndarray:
     """The digit's parts: the groups of parts with at least SMUDGE of the most ink (a faint digit's pieces; several
     digits side by side, which get a note), without specks."""
     parts, group_of_part, group_count = part_groups(strokes)
-    ink_of_group = ndimage.sum_labels(strokes, group_of_part[parts], index=np.arange(1, group_count + 1))
+    ink_of_group = pixels_per_label(strokes, group_of_part[parts], group_count)
     kept_groups = 1 + np.flatnonzero(ink_of_group >= SMUDGE * ink_of_group.max())
     digit = np.isin(group_of_part[parts], kept_groups) & strokes
-    part_sizes = ndimage.sum_labels(digit, parts, index=np.arange(1, len(group_of_part)))
+    part_sizes = pixels_per_label(digit, parts, len(group_of_part) - 1)
     specks = 1 + np.flatnonzero((part_sizes > 0) & (part_sizes < SPECK * digit.sum()))
     return digit & ~np.isin(parts, specks)
 
@@ -249,7 +270,7 @@ def shapes_side_by_side(strokes: np.ndarray) -> int:
     if group_count < 2:
         return group_count
     groups = group_of_part[parts] * strokes
-    ink_of_group = ndimage.sum_labels(strokes, groups, index=np.arange(1, group_count + 1))
+    ink_of_group = pixels_per_label(strokes, groups, group_count)
     spans = sorted(
         (span[1].start, span[1].stop)
         for span, ink in zip(ndimage.find_objects(groups, group_count), ink_of_group, strict=True)

@@ -26,13 +26,8 @@ import keras
 
 from mnist_cnn.config import Config
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path, naming, write_json
+from mnist_cnn.files import atomic_path, locked_folder, naming, write_json
 from mnist_cnn.model import save_model
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 if TYPE_CHECKING:
     from mnist_cnn.train import RunResult
@@ -276,28 +271,21 @@ def read_epoch_log(path: Path) -> dict[str, list[float]]:
 
 @contextlib.contextmanager
 def run_lock(files: RunFiles | None) -> Iterator[None]:
-    """Hold the run folder for this process while the block runs, so that two runs never write into one folder.
-
-    The lock is the operating system's (flock on the folder itself): it goes with the process, so a killed run
-    never leaves it stuck. Where there is no flock (Windows), nothing is locked.
-    """
-    if files is None or fcntl is None:
+    """Hold the run folder for this process while the block runs, so that two runs never write into one folder
+    (`files.locked_folder`: a killed run never leaves it locked)."""
+    if files is None:
         yield
         return
     if files.folder.exists() and not files.folder.is_dir():
         raise RunConflictError(f"{files.folder}: exists and is not a folder: choose another --output")
-    files.folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(files.folder, os.O_RDONLY)
-    try:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(locked_folder(files.folder))
         except BlockingIOError:
             raise RunConflictError(
                 f"{files.folder} is in use by another training run: wait for it to end, or choose another --output"
             ) from None
         yield
-    finally:
-        os.close(descriptor)  # releases the lock
 
 
 def start_run(

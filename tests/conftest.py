@@ -1,4 +1,7 @@
-"""Shared fixtures: the shipped sample, a model trained on it once per session, and data-file writers."""
+"""Shared fixtures: the shipped sample, a model trained on it once per session, and data-file writers.
+
+Keras is imported where a fixture needs it, not here: pytest-xdist's controller loads this file too, and runs no test.
+"""
 
 import gzip
 from pathlib import Path
@@ -8,8 +11,6 @@ import pytest
 
 from mnist_cnn.config import config_for
 from mnist_cnn.data import DATA_ENV_VARS, load_data, load_raw
-from mnist_cnn.model import build_model
-from mnist_cnn.train import train_and_evaluate
 
 # Three epochs on the 2,000 sample digits: a few seconds, and well above chance.
 QUICK_CONFIG = config_for("seed", epochs=3)
@@ -43,6 +44,8 @@ def sample_data():
 
 @pytest.fixture(scope="session")
 def trained_run(sample_data, tmp_path_factory):
+    from mnist_cnn.train import train_and_evaluate
+
     return train_and_evaluate(QUICK_CONFIG, sample_data, tmp_path_factory.mktemp("run"), verbose=0)
 
 
@@ -80,6 +83,8 @@ def write_npz(path: Path, raw) -> Path:
 def constant_model(probabilities):
     """A model of this package that gives the same probabilities (10, summing to 1) for every image: its last Dense
     layer's kernel is zero and its bias the log-probabilities."""
+    from mnist_cnn.model import build_model
+
     model = build_model()
     dense = model.layers[-2]
     kernel, _ = dense.get_weights()

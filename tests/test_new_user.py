@@ -28,10 +28,13 @@ from mnist_cnn.runs import RunFiles, run_lock
 from mnist_cnn.train import DivergedError, check_converged
 
 QUICK = ["--dataset", "sample", "--epochs", "1", "--steps-per-epoch", "2"]
+# Another training run, as far as the folder is concerned: it holds the folder's lock, as run_lock takes it (without
+# importing Keras, which would take most of this test's time).
 HOLD_THE_FOLDER = """
 import sys, time
-from mnist_cnn.runs import RunFiles, run_lock
-with run_lock(RunFiles(sys.argv[1])):
+from pathlib import Path
+from mnist_cnn.files import locked_folder
+with locked_folder(Path(sys.argv[1])):
     print("holding", flush=True)
     time.sleep(60)
 """

@@ -138,11 +138,16 @@ def test_seed_recipe_trains_on_all_training_images_without_validation(trained_ru
     assert not trained_run.files.best_model.exists()  # nothing to choose the best epoch on
 
 
-@pytest.mark.backend
-def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(sample_data, monkeypatch, tmp_path):
-    (x_train, _), (x_test, _) = sample_data
+@pytest.fixture(scope="module")
+def validated_run(sample_data, tmp_path_factory):
+    """A run of the validated, calibrated recipe, with what it trained and validated on and every batch of images it
+    predicted (the test set's among them), into a folder where a killed save had left half a best model."""
+    folder = tmp_path_factory.mktemp("validated") / "run"
+    folder.mkdir()
+    (folder / ".best.partial.keras").write_bytes(b"half a model from a killed save")
     seen = {"fit": [], "predicted": []}
     real_fit, real_predict, real_predict_on_batch = train_module.fit, keras.Model.predict, keras.Model.predict_on_batch
+    real_evaluate = keras.Model.evaluate
 
     def spy_fit(model, train, config, validation=None, **kwargs):
         seen["fit"].append((train[0], validation[0]))
@@ -156,18 +161,23 @@ def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(samp
         seen["predicted"].append(images)
         return real_predict_on_batch(model, images)
 
-    monkeypatch.setattr(train_module, "fit", spy_fit)
-    monkeypatch.setattr(keras.Model, "predict", spy_predict)
-    monkeypatch.setattr(keras.Model, "predict_on_batch", spy_predict_on_batch)
-    real_evaluate = keras.Model.evaluate
-
     def spy_evaluate(model, x=None, *args, **kwargs):
         seen["predicted"].append(x)
         return real_evaluate(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(keras.Model, "evaluate", spy_evaluate)
-    result = train_and_evaluate(QUICK_VALIDATED, sample_data, tmp_path / "run", verbose=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "fit", spy_fit)
+        patch.setattr(keras.Model, "predict", spy_predict)
+        patch.setattr(keras.Model, "predict_on_batch", spy_predict_on_batch)
+        patch.setattr(keras.Model, "evaluate", spy_evaluate)
+        result = train_and_evaluate(QUICK_VALIDATED, sample_data, folder, verbose=0)
+    return result, seen, folder
 
+
+@pytest.mark.backend
+def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(sample_data, validated_run):
+    (x_train, _), (x_test, _) = sample_data
+    result, seen, folder = validated_run
     ((trained_on, validated_on),) = seen["fit"]
     np.testing.assert_array_equal(trained_on, x_train[:1800])
     np.testing.assert_array_equal(validated_on, x_train[1800:])  # the last 10%, as Keras' validation_split
@@ -176,18 +186,24 @@ def test_validation_is_carved_from_training_and_the_test_set_is_scored_once(samp
     assert all(images is x_test or images is validated_on for images in seen["predicted"])
     assert result.train_size == 1800 and result.validation_size == 200
     assert len(result.history["val_accuracy"]) == 2
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    results = json.loads((folder / "results.json").read_text())
     assert results["validation_images"] == 200 and results["temperature"] == pytest.approx(result.temperature)
 
 
 @pytest.mark.backend
-def test_calibrated_run_saves_the_calibrated_model(sample_data, tmp_path):
-    result = train_and_evaluate(QUICK_VALIDATED, sample_data, tmp_path / "run", verbose=0)
+def test_calibrated_run_saves_the_calibrated_model(sample_data, validated_run):
+    result, _, folder = validated_run
     assert result.temperature is not None and result.temperature != 1.0
-    saved = load_model(tmp_path / "run" / "model.keras")
+    saved = load_model(folder / "model.keras")
     images = sample_data[1][0][:16]
     np.testing.assert_allclose(saved.predict_on_batch(images), result.model.predict_on_batch(images), atol=1e-5)
     assert 0 <= result.test_calibration_error < 0.5
+
+
+def test_a_stale_partial_best_model_is_never_taken_for_the_best(validated_run):
+    _, _, folder = validated_run
+    assert load_model(folder / "best.keras").name == "mnist_cnn"
+    assert not (folder / ".best.partial.keras").exists()
 
 
 @pytest.mark.backend
@@ -269,15 +285,6 @@ def test_resuming_with_other_settings_is_refused_and_leaves_the_run(sample_data,
 
     restarted = train_and_evaluate(config.replace(epochs=2), sample_data, folder, verbose=0, restart=True)
     assert len(restarted.history["loss"]) == 2 and not (folder / "backup").exists()
-
-
-def test_a_stale_partial_best_model_is_never_taken_for_the_best(sample_data, tmp_path):
-    folder = tmp_path / "run"
-    folder.mkdir()
-    (folder / ".best.partial.keras").write_bytes(b"half a model from a killed save")
-    train_and_evaluate(QUICK_VALIDATED, sample_data, folder, verbose=0)
-    assert load_model(folder / "best.keras").name == "mnist_cnn"
-    assert not (folder / ".best.partial.keras").exists()
 
 
 def test_a_stale_partial_best_model_is_dropped_even_when_no_epoch_beats_the_best(tmp_path):
