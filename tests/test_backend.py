@@ -15,6 +15,11 @@ from mnist_cnn.backend import BackendError, choose_backend, configured_backend
 
 # Python as a user runs it, with TensorFlow hidden as if it were not installed, then the given code.
 WITHOUT_TENSORFLOW = "import sys; sys.modules['tensorflow'] = None\n"
+# Tests of the other backends' processes, whatever the suite runs on: once, in JAX's run of `make test-backends`, whose
+# virtual environment has JAX and PyTorch (make test's has TensorFlow alone).
+IN_JAXS_RUN = pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="runs once, in JAX's run of make test-backends (JAX and PyTorch there)"
+)
 
 
 def run_python(code, **environment):
@@ -44,6 +49,8 @@ def test_a_backend_other_than_the_running_one_is_one_clear_error():
         choose_backend("mxnet")
 
 
+@pytest.mark.backend
+@IN_JAXS_RUN
 @pytest.mark.parametrize("chosen", ["jax", "torch"])
 def test_the_package_imports_no_tensorflow_on_another_backend(chosen):
     if not backend.installed(chosen):
@@ -54,6 +61,8 @@ def test_the_package_imports_no_tensorflow_on_another_backend(chosen):
     assert finished.stdout.split() == ["False"]
 
 
+@pytest.mark.backend
+@IN_JAXS_RUN
 @pytest.mark.parametrize("keras_json", [None, "tensorflow"], ids=["no-keras.json", "keras.json-says-tensorflow"])
 def test_without_tensorflow_the_command_line_picks_an_installed_backend_and_trains(tmp_path, keras_json):
     # Keras writes "tensorflow" to keras.json on its first import, also where TensorFlow is missing (a Colab TPU).
