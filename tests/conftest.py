@@ -3,7 +3,12 @@
 Keras is imported where a fixture needs it, not here: pytest-xdist's controller loads this file too, and runs no test.
 """
 
+import fcntl
 import gzip
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +49,54 @@ def sample_data():
 
 @pytest.fixture(scope="session")
 def trained_run(sample_data, tmp_path_factory):
+    """QUICK_CONFIG trained on the sample once per test session: under pytest-xdist, the first worker to ask trains
+    and saves it in the folder all workers share, and the others read the run it saved (a quarter of a minute of
+    training saved)."""
     from mnist_cnn.train import train_and_evaluate
 
-    return train_and_evaluate(QUICK_CONFIG, sample_data, tmp_path_factory.mktemp("run"), verbose=0)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # each session has its own
+    folder = shared / "trained-run"
+    with held(shared / "trained-run.lock"):
+        if (folder / "model.keras").exists():
+            return saved_run(folder)
+        return train_and_evaluate(QUICK_CONFIG, sample_data, folder, verbose=0)
+
+
+@contextmanager
+def held(lock_file: Path) -> Iterator[None]:
+    """Wait for, then hold, an exclusive lock on `lock_file` (flock) while the block runs."""
+    with open(lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def saved_run(folder: Path):
+    """The RunResult of the finished run in `folder`, read from its files (its model loaded, no test report)."""
+    from mnist_cnn.config import Config
+    from mnist_cnn.model import load_model
+    from mnist_cnn.runs import RunFiles
+    from mnist_cnn.train import RunResult
+
+    files = RunFiles(folder)
+    results = json.loads(files.results.read_text())
+    return RunResult(
+        model=load_model(files.model),
+        history=json.loads(files.history.read_text()),
+        test_loss=results["test_loss"],
+        test_accuracy=results["test_accuracy"],
+        test_calibration_error=results["test_calibration_error"],
+        report=None,
+        timings=results["timings_s"],
+        train_size=results["train_images"],
+        validation_size=results["validation_images"],
+        precision=results["precision"],
+        backend=results["backend"],
+        devices=results["devices"],
+        trained_config=Config(**results["trained_config"]),
+        temperature=results["temperature"],
+        files=files,
+    )
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
