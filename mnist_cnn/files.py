@@ -46,17 +46,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextmanager
-def locked_folder(folder: Path) -> Iterator[None]:
+def locked_folder(folder: Path, wait: bool = False) -> Iterator[None]:
     """Hold `folder` (made where there is none) for this process while the block runs; BlockingIOError where another
-    process holds it. The lock is the operating system's (flock on the folder itself): it goes with the process, so
-    a killed process never leaves it stuck. Where there is no flock (Windows), nothing is locked."""
+    process holds it, or, with `wait`, once that process lets it go. The lock is the operating system's (flock on the
+    folder itself): it goes with the process, so a killed process never leaves it stuck. Where there is no flock
+    (Windows), nothing is locked."""
     folder.mkdir(parents=True, exist_ok=True)
     if fcntl is None:
         yield
         return
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(descriptor)  # releases the lock

@@ -6,8 +6,6 @@ Keras is imported where a fixture needs it, not here: pytest-xdist's controller 
 import gzip
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 
 from mnist_cnn.config import config_for
 from mnist_cnn.data import DATA_ENV_VARS, load_data, load_raw
-from mnist_cnn.files import fcntl
+from mnist_cnn.files import locked_folder
 
 # Three epochs on the 2,000 sample digits: a few seconds, and well above chance.
 QUICK_CONFIG = config_for("seed", epochs=3)
@@ -57,20 +55,10 @@ def trained_run(sample_data, tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # each session has its own
     folder = shared / "trained-run"
-    with held(shared / "trained-run.lock"):
+    with locked_folder(shared / "trained-run.lock", wait=True):  # where there is no flock, each worker trains
         if (folder / "model.keras").exists():
             return saved_run(folder)
         return train_and_evaluate(QUICK_CONFIG, sample_data, folder, verbose=0)
-
-
-@contextmanager
-def held(lock_file: Path) -> Iterator[None]:
-    """Wait for, then hold, an exclusive lock on `lock_file` (flock) while the block runs; where there is no flock
-    (Windows), nothing is locked, and each worker may train its own model."""
-    with open(lock_file, "w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def saved_run(folder: Path):
