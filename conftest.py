@@ -1,6 +1,11 @@
 """pytest runs the notebook (through nbval) in its quick mode: the shipped sample and a few training steps.
 
 TensorFlow's C++ log lines (CUDA probing on a machine without a GPU) would otherwise land in checked cells' outputs.
+
+Under pytest-xdist each worker, and each process its tests start, gets its share of the cores for PyTorch's thread
+pool (OpenMP's): with a pool of every core in each of two workers on two cores, the same trainings took twice as long
+(docs/development.md, "Tests"). TensorFlow's and JAX's pools are left as they are: one thread a worker made the whole
+suite no faster on TensorFlow (its devices and XLA tests slower), and JAX slower.
 """
 
 import os
@@ -9,6 +14,12 @@ import pytest
 
 os.environ.setdefault("MNIST_CNN_QUICK", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set before pytest-xdist's workers load this file
+if WORKERS > 1:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads_per_worker = str(max(1, cores // WORKERS))
+    os.environ.setdefault("OMP_NUM_THREADS", threads_per_worker)
 
 
 def pytest_collection_modifyitems(items):

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shipped sample, a model trained on it once per session, and data-file writers.
+"""Shared fixtures: the shipped sample, a model trained on it once per session, a model trained on the full MNIST
+for the tests of reading files, and data-file writers.
 
 Keras is imported where a fixture needs it, not here: pytest-xdist's controller loads this file too, and runs no test.
 """
@@ -59,6 +60,16 @@ def trained_run(sample_data, tmp_path_factory):
         if (folder / "model.keras").exists():
             return saved_run(folder)
         return train_and_evaluate(QUICK_CONFIG, sample_data, folder, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def reading_model():
+    """The default recipe trained on the full MNIST (tests/data/README.md). The tests of reading image files score
+    with it: their answers then hang on the reading, where the quick model's hang also on which digits it happens to
+    be unsure of, and changed with the number of threads it trained with."""
+    from mnist_cnn.model import load_model
+
+    return load_model(Path(__file__).parent / "data" / "reading-model.keras")
 
 
 def saved_run(folder: Path):

@@ -170,9 +170,9 @@ def sketch(brush: np.ndarray, background: tuple[int, int, int, int]) -> Image.Im
 
 
 @pytest.mark.parametrize("background", [(0, 0, 0, 0), (255, 255, 255, 255)], ids=["transparent", "white"])
-def test_a_drawing_is_read_as_the_digit_it_draws(trained_run, raw_sample, brush_strokes, background):
+def test_a_drawing_is_read_as_the_digit_it_draws(reading_model, raw_sample, brush_strokes, background):
     images, labels = raw_sample[1][0][:DRAWN], raw_sample[1][1][:DRAWN]
-    model = trained_run.model
+    model = reading_model
     on_arrays = model.predict_on_batch(images[..., np.newaxis].astype(np.float32) / 255).argmax(1)
     sketches = [sketch(brush, background) for brush in brush_strokes]
     # Read as the page reads a drawing (predict_drawing), the model's answers taken in one batch.

@@ -55,16 +55,16 @@ def test_the_aspect_ratio_is_kept():
     assert width == 20 and height <= 4
 
 
-def test_predicts_digits_from_image_files_as_from_the_digits_themselves(trained_run, raw_sample, tmp_path):
+def test_predicts_digits_from_image_files_as_from_the_digits_themselves(reading_model, raw_sample, tmp_path):
     images = raw_sample[1][0][:30]
-    on_the_digits = trained_run.model.predict_on_batch(images[..., np.newaxis].astype(np.float32) / 255).argmax(1)
+    on_the_digits = reading_model.predict_on_batch(images[..., np.newaxis].astype(np.float32) / 255).argmax(1)
     styles = [{"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("darkred", "white")}]
     paths = []
     for index, image in enumerate(images):
         path = tmp_path / f"digit{index}.{'png' if index % 2 else 'jpg'}"
         mnist_digit_as_photo(image, **styles[index % 3]).save(path)
         paths.append(path)
-    predictions = predict_files(trained_run.model, paths, top=3)
+    predictions = predict_files(reading_model, paths, top=3)
     assert all(prediction.error is None for prediction in predictions)
     same = sum(prediction.digit == digit for prediction, digit in zip(predictions, on_the_digits, strict=True))
     assert same >= 28  # clean renders of the digits: the same answers, but for a borderline one or two
@@ -95,10 +95,10 @@ def write_broken_files(folder, good_image):
     }
 
 
-def test_broken_files_each_get_an_error_and_the_others_are_predicted(trained_run, raw_sample, tmp_path):
+def test_broken_files_each_get_an_error_and_the_others_are_predicted(reading_model, raw_sample, tmp_path):
     expected = write_broken_files(tmp_path, mnist_digit_as_photo(raw_sample[1][0][0]))
     paths = [tmp_path / "good.png", *(tmp_path / name for name in expected)]
-    predictions = predict_files(trained_run.model, paths)
+    predictions = predict_files(reading_model, paths)
     assert predictions[0].error is None and predictions[0].digit is not None
     for prediction, (name, message) in zip(predictions[1:], expected.items(), strict=True):
         assert prediction.digit is None and name in prediction.error and message in prediction.error
@@ -110,12 +110,12 @@ def test_reading_a_broken_file_raises_image_error(tmp_path):
         read_grey_image(tmp_path / "bad.png")
 
 
-def test_a_drawn_digit_is_read(trained_run, tmp_path):
+def test_a_drawn_digit_is_read(reading_model, tmp_path):
     # A "1" drawn as a thick vertical stroke: a shape every MNIST model knows.
     canvas = Image.new("RGB", (240, 320), "white")
     ImageDraw.Draw(canvas).line((120, 40, 120, 280), fill="black", width=28)
     canvas.save(tmp_path / "one.png")
-    assert predict_files(trained_run.model, [tmp_path / "one.png"])[0].digit == 1
+    assert predict_files(reading_model, [tmp_path / "one.png"])[0].digit == 1
 
 
 def photo_of_paper(digit: np.ndarray, sheet=(1200, 900), digit_height=140, seed=0) -> Image.Image:
@@ -148,14 +148,14 @@ def test_photos_of_paper_with_uneven_light_are_read_as_the_digit(raw_sample, tmp
         assert correlation_with(digit, restored) > 0.75, index
 
 
-def test_photo_predictions_match_the_clean_digits(trained_run, raw_sample, tmp_path):
+def test_photo_predictions_match_the_clean_digits(reading_model, raw_sample, tmp_path):
     digits = raw_sample[1][0][:20]
-    clean = trained_run.model.predict_on_batch(digits[..., np.newaxis].astype(np.float32) / 255).argmax(axis=1)
+    clean = reading_model.predict_on_batch(digits[..., np.newaxis].astype(np.float32) / 255).argmax(axis=1)
     paths = []
     for index, digit in enumerate(digits):
         paths.append(tmp_path / f"photo{index}.jpg")
         photo_of_paper(digit, seed=index).save(paths[-1])
-    predicted = [prediction.digit for prediction in predict_files(trained_run.model, paths)]
+    predicted = [prediction.digit for prediction in predict_files(reading_model, paths)]
     assert sum(int(a == b) for a, b in zip(predicted, clean, strict=True)) >= 17
 
 
@@ -199,10 +199,10 @@ def tiny_png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
-def test_an_enormous_image_is_its_own_error_and_the_others_are_predicted(trained_run, raw_sample, tmp_path):
+def test_an_enormous_image_is_its_own_error_and_the_others_are_predicted(reading_model, raw_sample, tmp_path):
     (tmp_path / "huge.png").write_bytes(tiny_png_claiming(30_000, 30_000))
     mnist_digit_as_photo(raw_sample[1][0][0]).save(tmp_path / "good.png")
-    huge, good = predict_files(trained_run.model, [tmp_path / "huge.png", tmp_path / "good.png"])
+    huge, good = predict_files(reading_model, [tmp_path / "huge.png", tmp_path / "good.png"])
     assert huge.digit is None and "huge.png: too large to read safely" in huge.error
     assert good.error is None and good.digit is not None
 
@@ -317,13 +317,11 @@ def test_a_broken_eight_is_one_digit_with_both_loops(caplog):
     assert columns.max() - columns.min() + 1 <= 12  # both loops: twice as tall as wide, where one loop is round
 
 
-def test_mnist_digits_come_back_as_themselves(trained_run, raw_sample):
+def test_mnist_digits_come_back_as_themselves(reading_model, raw_sample):
     digits = raw_sample[1][0]
     restored = np.stack([image_to_mnist(digit.astype(np.float32) / 255) for digit in digits])
     originals = digits[..., np.newaxis].astype(np.float32) / 255
     difference = np.abs(restored - originals).mean(axis=(1, 2, 3))
     assert np.median(difference) < 0.01 and np.percentile(difference, 95) < 0.03
-    same = trained_run.model.predict_on_batch(restored).argmax(1) == trained_run.model.predict_on_batch(
-        originals
-    ).argmax(1)
+    same = reading_model.predict_on_batch(restored).argmax(1) == reading_model.predict_on_batch(originals).argmax(1)
     assert same.mean() >= 0.998
