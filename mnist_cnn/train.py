@@ -282,7 +282,7 @@ def train_and_evaluate(
             report = evaluation_report(model, test)  # the test set's one pass through the model
             StopWatch.stop("evaluate")
 
-        timings = stage_timings()
+        timings = stage_timings(calibrated=config.calibrate)
         result = RunResult(
             model=model,
             history=history.history,
@@ -310,11 +310,12 @@ def train_and_evaluate(
 _counted_load_end: float | None = None
 
 
-def stage_timings() -> dict[str, float]:
-    """The seconds each stage of the run took, from StopWatch; "load" only where data was loaded for this run."""
+def stage_timings(calibrated: bool) -> dict[str, float]:
+    """The seconds each stage of the run took, from StopWatch, which keeps the timers of every run in the process:
+    "load" only where data was loaded for this run, "calibrate" only where this run calibrated."""
     global _counted_load_end
     timed = StopWatch.keys()
-    stages = [stage for stage in STAGES if stage in timed]
+    stages = [stage for stage in STAGES if stage in timed and (calibrated or stage != "calibrate")]
     load_end = StopWatch.timer_end.get("load")
     if "load" in stages and load_end == _counted_load_end:
         stages.remove("load")
