@@ -67,7 +67,7 @@ def test_predicts_digits_from_image_files_as_from_the_digits_themselves(reading_
     predictions = predict_files(reading_model, paths, top=3)
     assert all(prediction.error is None for prediction in predictions)
     same = sum(prediction.digit == digit for prediction, digit in zip(predictions, on_the_digits, strict=True))
-    assert same >= 28  # clean renders of the digits: the same answers, but for a borderline one or two
+    assert same >= 29  # clean renders of the digits: the same answers (30 of 30 measured), but for a borderline one
     assert all(len(prediction.top) == 3 and prediction.top[0][1] >= prediction.top[1][1] for prediction in predictions)
 
 
@@ -156,7 +156,7 @@ def test_photo_predictions_match_the_clean_digits(reading_model, raw_sample, tmp
         paths.append(tmp_path / f"photo{index}.jpg")
         photo_of_paper(digit, seed=index).save(paths[-1])
     predicted = [prediction.digit for prediction in predict_files(reading_model, paths)]
-    assert sum(int(a == b) for a, b in zip(predicted, clean, strict=True)) >= 17
+    assert sum(int(a == b) for a, b in zip(predicted, clean, strict=True)) >= 19  # 20 of 20 measured
 
 
 def test_orientation_is_taken_as_the_camera_recorded_it(raw_sample, tmp_path):
