@@ -62,9 +62,12 @@ def box_filled(image: np.ndarray, side: int) -> np.ndarray:
 def elastic(image: np.ndarray, rng: np.random.Generator, sigma: float = 4.0, alpha: float = 34.0) -> np.ndarray:
     """The image warped by a random displacement field smoothed by a Gaussian of `sigma` pixels and scaled by
     `alpha` (Simard et al., "Best practices for convolutional neural networks applied to visual document analysis")."""
+
+    def smooth_shifts() -> np.ndarray:
+        return alpha * ndimage.gaussian_filter(rng.uniform(-1, 1, image.shape), sigma)
+
     rows, columns = np.indices(image.shape, dtype=np.float64)
-    shift_rows, shift_columns = (alpha * ndimage.gaussian_filter(rng.uniform(-1, 1, image.shape), sigma) for _ in "rc")
-    return ndimage.map_coordinates(image, [rows + shift_rows, columns + shift_columns], order=1)
+    return ndimage.map_coordinates(image, [rows + smooth_shifts(), columns + smooth_shifts()], order=1)
 
 
 def changed(images: np.ndarray, variant: str, share: float, rng: np.random.Generator) -> np.ndarray:
