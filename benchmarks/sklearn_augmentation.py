@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from own_digits import HERE, sklearn_file
+from own_digits import save_results, sklearn_file
 from PIL import Image
 from scipy import ndimage
 
@@ -103,6 +103,12 @@ def sklearn_read() -> tuple[np.ndarray, np.ndarray]:
     return read, digits.target
 
 
+def sklearn_halves(count: int) -> dict[str, np.ndarray]:
+    """The indices of scikit-learn's digits in two seeded halves: one to choose on, one held out."""
+    chosen = np.random.default_rng(0).permutation(count)
+    return {"choose": chosen[: count // 2], "held out": chosen[count // 2 :]}
+
+
 def measure(variant: str, seed: int, share: float, data, sklearn) -> dict:
     from mnist_cnn.config import config_for
     from mnist_cnn.model import predict_probabilities
@@ -120,8 +126,7 @@ def measure(variant: str, seed: int, share: float, data, sklearn) -> dict:
     seconds = time.perf_counter() - started
     read, target = sklearn
     answers = predict_probabilities(result.model, read).argmax(axis=1)
-    chosen = np.random.default_rng(0).permutation(len(target))
-    halves = {"choose": chosen[: len(chosen) // 2], "held out": chosen[len(chosen) // 2 :]}
+    halves = sklearn_halves(len(target))
     wrong = [(int(t), int(a)) for t, a in zip(target, answers, strict=True) if t != a]
     return {
         "variant": variant,
@@ -174,11 +179,7 @@ def main() -> None:
             rows.append(measure(variant, seed, args.share, data, sklearn))
             print(json.dumps(rows[-1]), file=sys.stderr)
     command = "python benchmarks/sklearn_augmentation.py " + " ".join(sys.argv[1:])
-    results = HERE / "results"
-    (results / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
-    text = markdown(rows, command)
-    (results / f"{args.name}.md").write_text(text)
-    print(text)
+    save_results(args.name, {"command": command, "rows": rows}, markdown(rows, command))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.own_digits import KINDS, digit_crop, enlarged, pen_line, render_kind
+from benchmarks.own_digits import KINDS, digit_crop, enlarged, pen_line, render_kind, sklearn_as_mnist
 from mnist_cnn.predict import predict_files
 
 PER_KIND = 40
@@ -53,3 +53,17 @@ def test_the_fine_pen_draws_every_loop_of_the_digit(raw_sample):
         line = pen_line(ink, radius=2) > 0.5
         assert ndimage.label(~np.pad(line, 1))[1] - 1 >= loops
         assert line.sum() < 0.5 * (ink > 0.5).sum()  # a thin line, not the strokes themselves
+
+
+def test_scikit_learns_arrays_are_made_mnist_like_as_mnists_makers_did():
+    """The reference for scikit-learn's 8x8 digits read from files: the same arrays cut to their ink, fitted in 20x20
+    keeping the aspect ratio and centred by mass in 28x28, as MNIST's makers did."""
+    seven = np.zeros((8, 8))
+    seven[1, 1:7] = 16
+    seven[2:8, 5] = 12
+    field = sklearn_as_mnist(seven).astype(np.float32)
+    rows, columns = np.flatnonzero(field.max(axis=1) > 0), np.flatnonzero(field.max(axis=0) > 0)
+    assert field.shape == (28, 28) and field.max() == 255
+    assert rows[-1] - rows[0] + 1 == 20  # its height, the longer side, fills the box
+    assert columns[-1] - columns[0] + 1 < 20  # its width keeps the aspect ratio (6 columns to 7 rows)
+    assert np.allclose(ndimage.center_of_mass(field), (14, 14), atol=0.5)
