@@ -46,13 +46,14 @@ SPECK = 0.01
 SMUDGE = 0.1
 # Shapes at least this share of the largest, apart from each other, are taken for several digits.
 SIMILAR_SHAPE = 0.3
-# MNIST's strokes are about a tenth of the digit's height at least: thinner pen strokes are thickened to that.
-STROKE_FRACTION = 0.1
+# MNIST's strokes are about a tenth of the digit's size at least, and a quarter at most for nine in ten of its
+# training digits: thinner pen strokes are thickened to the one, a thick marker's thinned to the other.
+STROKE_FRACTION, THICK_STROKE_FRACTION = 0.1, 0.25
 
 
 def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     """A grey image (any size, dark on light or light on dark; a photo, scan or drawing) as a (28, 28, 1) MNIST-style
-    digit in [0, 1]: the ink found on its paper, cropped to the digit, strokes no thinner than MNIST's, fitted in
+    digit in [0, 1]: the ink found on its paper, cropped to the digit, strokes as wide as MNIST's, fitted in
     20x20 and centred by mass in 28x28. Raises ImageError, naming `name`, where there is no digit."""
     sheet = sheet_of_paper(grey)
     page = sheet is not None or is_a_page(grey)
@@ -156,12 +157,18 @@ def along_the_edge(shape: np.ndarray) -> bool:
 def is_a_page(grey: np.ndarray) -> bool:
     """Whether `grey` is a photo of a page: large, the light on its paper uneven along its edges (a slope, a
     shadow). The paper's light is seen with the strokes closed over, so that a digit or printed line reaching the
-    edge (a tight crop, squared paper) is not taken for a shadow."""
-    if min(grey.shape) < PAGE_SIDE:
+    edge (a tight crop, squared paper) is not taken for a shadow; edges evenly lit as they are make no page, however
+    much of the middle a bold digit fills (closing over its strokes would smear them into the edges' light)."""
+    if min(grey.shape) < PAGE_SIDE or uneven(border(grey)) <= UNEVEN_LIGHT:
         return False
     light = page_light(grey, ink_is_dark(grey, paper_level(grey)), size=max(grey.shape) / 2)
-    spread = np.percentile(border(light), [10, 90])
-    return bool(spread[1] - spread[0] > UNEVEN_LIGHT)
+    return bool(uneven(border(light)) > UNEVEN_LIGHT)
+
+
+def uneven(levels: np.ndarray) -> float:
+    """How much `levels` vary: from their 10th to their 90th percentile."""
+    low, high = np.percentile(levels, [10, 90])
+    return float(high - low)
 
 
 def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
@@ -298,13 +305,31 @@ def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.
 
 def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """Strokes thinner than MNIST's (a fine pen at high resolution, which would fade away at 20 pixels) drawn again
-    with a round pen STROKE_FRACTION of the digit's size wide; the stroke's width is its area over half its outline."""
+    with a round pen STROKE_FRACTION of the digit's size wide; strokes wider than MNIST's (a thick marker, whose
+    width fills an 8's loops) worn down to THICK_STROKE_FRACTION of it. The stroke's width is its area over half its
+    outline."""
     stroke = stroke_width(strokes)
-    wanted = STROKE_FRACTION * max(digit.shape)
+    size = max(digit.shape)
+    if stroke > THICK_STROKE_FRACTION * size:
+        return thinner(digit, (stroke - THICK_STROKE_FRACTION * size) / 2)
+    wanted = STROKE_FRACTION * size
     if stroke >= wanted:
         return digit
     outside = ndimage.distance_transform_edt(~strokes)
     return np.maximum(digit, np.clip((wanted - stroke) / 2 + 0.5 - outside, 0, 1))
+
+
+def thinner(digit: np.ndarray, by: float) -> np.ndarray:
+    """The digit's strokes worn down by `by` pixels on each side (a grey erosion by a disc), cut to its box again."""
+    if by < 0.5:
+        return digit
+    reach = math.ceil(by)
+    rows, columns = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    worn = ndimage.grey_erosion(digit, footprint=rows**2 + columns**2 <= by**2)
+    rows, columns = np.flatnonzero(worn.max(axis=1) > 0.05), np.flatnonzero(worn.max(axis=0) > 0.05)
+    if not len(rows):
+        return digit
+    return worn[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
 def stroke_width(strokes: np.ndarray) -> float:

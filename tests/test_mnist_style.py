@@ -4,7 +4,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from mnist_cnn.mnist_style import ink_under_page_light, is_a_page, paper_level, stroke_width, without_the_frame
+from mnist_cnn.mnist_style import (
+    image_to_mnist,
+    ink_under_page_light,
+    is_a_page,
+    paper_level,
+    stroke_width,
+    without_the_frame,
+)
 
 PAPER, INK = 0.96, 0.05
 
@@ -34,6 +41,15 @@ def test_a_tight_crop_is_not_a_page_and_a_photo_of_one_is():
     assert not is_a_page(tight)
     photo = ring(400, (150, 120, 250, 280), 14) * sloped_light_with_a_shadow(400)
     assert is_a_page(photo)
+
+
+def test_a_bold_digit_filling_a_clean_scan_is_not_a_page():
+    """A thick marker's 8 that fills its scan, a margin of paper all round: its edges are evenly lit, so it is read
+    against the paper's level, not as a page whose light its strokes would darken."""
+    image = Image.new("L", (300, 400), round(PAPER * 255))
+    for top in (6, 170):  # two loops of strokes 120 pixels wide, 6 pixels from the edges
+        ImageDraw.Draw(image).ellipse((6, top, 294, top + 224), outline=round(INK * 255), width=120)
+    assert not is_a_page(np.asarray(image, np.float32) / 255)
 
 
 def test_ink_on_a_page_is_the_same_in_its_shadow_as_in_its_light():
@@ -77,3 +93,12 @@ def test_a_pencils_grainy_stroke_is_as_wide_as_a_solid_one_and_a_clean_thin_line
     assert 20 < stroke_width(solid) < 28
     thin = ring(300, (60, 40, 240, 260), 2) < 0.5  # a fine pen's 2-pixel line, which the smoothing alone would lose
     assert 1.5 < stroke_width(thin) < 3
+
+
+def test_a_thick_markers_strokes_are_worn_down_to_mnists_widest_and_its_loop_stays_open():
+    """A 0 written with a marker whose strokes are a third of the digit's size comes out with strokes at most a
+    quarter of it (nine in ten of MNIST's digits are that thin), its hole as large as an MNIST 0's."""
+    digit = image_to_mnist(ring(300, (40, 40, 260, 260), 75))[..., 0] > 0.5
+    assert stroke_width(digit) <= 0.26 * 20
+    hole = ndimage.label(~digit)[0] == ndimage.label(~digit)[0][14, 14]
+    assert 20 <= hole.sum() <= 100
