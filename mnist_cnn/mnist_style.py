@@ -324,8 +324,8 @@ def thinner(digit: np.ndarray, by: float) -> np.ndarray:
     if by < 0.5:
         return digit
     reach = math.ceil(by)
-    rows, columns = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    worn = ndimage.grey_erosion(digit, footprint=rows**2 + columns**2 <= by**2)
+    down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    worn = ndimage.grey_erosion(digit, footprint=down**2 + across**2 <= by**2)
     rows, columns = np.flatnonzero(worn.max(axis=1) > 0.05), np.flatnonzero(worn.max(axis=0) > 0.05)
     if not len(rows):
         return digit
