@@ -44,8 +44,9 @@ Renderer = Callable[[np.ndarray, np.random.Generator, Path], Path]
 
 def digit_crop(digit: np.ndarray) -> np.ndarray:
     """The 28x28 uint8 digit cut to the box of its ink, as ink in [0, 1]."""
-    rows, columns = np.flatnonzero(digit.max(axis=1)), np.flatnonzero(digit.max(axis=0))
-    return digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1].astype(np.float32) / 255
+    from mnist_cnn.mnist_style import ink_box
+
+    return digit[ink_box(digit)].astype(np.float32) / 255
 
 
 def enlarged(ink: np.ndarray, height: int) -> np.ndarray:
@@ -535,11 +536,10 @@ def measure(model, images, labels, per_kind: int, every: bool, folder: Path) -> 
 def sklearn_as_mnist(digit: np.ndarray) -> np.ndarray:
     """One of scikit-learn's 8x8 digits made MNIST-like with no file in between, as MNIST's makers made theirs:
     cut to its ink, fitted in 20x20 keeping the aspect ratio, centred by mass in 28x28 (uint8, ink high)."""
-    from mnist_cnn.mnist_style import centre_by_mass, fit_in_box
+    from mnist_cnn.mnist_style import centre_by_mass, fit_in_box, ink_box
 
     ink = digit.astype(np.float32) / 16
-    rows, columns = np.flatnonzero(ink.max(axis=1) > 0), np.flatnonzero(ink.max(axis=0) > 0)
-    field = centre_by_mass(fit_in_box(ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]))
+    field = centre_by_mass(fit_in_box(ink[ink_box(ink)]))
     return np.round(field * 255).astype(np.uint8)
 
 

@@ -297,10 +297,15 @@ def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.
     """The ink of the digit alone (its strokes and their soft edges), cut to the box it fills, with its strokes."""
     near = ndimage.binary_dilation(strokes, iterations=2)
     digit = np.where(near, ink, 0)
-    rows, columns = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
-    box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    box = ink_box(digit, above=0.05)
     strength = np.percentile(ink[strokes], 90)  # a pencil's or chalk's strokes count as full ink, as MNIST's do
     return np.clip(digit[box] / strength, 0, 1), strokes[box]
+
+
+def ink_box(image: np.ndarray, above: float = 0) -> tuple[slice, slice]:
+    """The box of the rows and columns where `image` holds more ink than `above` (there must be some)."""
+    rows, columns = np.flatnonzero(image.max(axis=1) > above), np.flatnonzero(image.max(axis=0) > above)
+    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
 
 
 def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
@@ -326,10 +331,7 @@ def thinner(digit: np.ndarray, by: float) -> np.ndarray:
     reach = math.ceil(by)
     down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
     worn = ndimage.grey_erosion(digit, footprint=down**2 + across**2 <= by**2)
-    rows, columns = np.flatnonzero(worn.max(axis=1) > 0.05), np.flatnonzero(worn.max(axis=0) > 0.05)
-    if not len(rows):
-        return digit
-    return worn[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    return worn[ink_box(worn, above=0.05)] if worn.max() > 0.05 else digit
 
 
 def stroke_width(strokes: np.ndarray) -> float:
