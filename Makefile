@@ -67,7 +67,7 @@ demo: venv
 
 bench: $(BACKENDS_INSTALLED)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
-	$(BIN)/python benchmarks/run_all.py $(ARGS)
+	$(BIN)/python -m benchmarks.run_all $(ARGS)
 
 lab notebook: venv
 	$(BIN)/python -m pip install --quiet jupyterlab

@@ -22,6 +22,14 @@ if WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", threads_per_worker)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compilations_kept():
+    """JAX's compiled programs kept between test sessions as between runs (a fixture: xdist's controller runs none)."""
+    from mnist_cnn.backend import keep_compilations
+
+    keep_compilations()
+
+
 def pytest_collection_modifyitems(items):
     """The notebook's cells (nbval's items) train, save and export: they depend on the backend."""
     for item in items:

@@ -1,30 +1,58 @@
 """How faithful the occlusion maps are, on the full MNIST: the deletion test and the sanity check.
 
-    python benchmarks/explain.py runs/mnist-fast/model.keras --data ../shared/data [--digits 1000] [--picture PATH]
-
-Deletion: over the first --digits test digits, the mean fall in the predicted digit's probability when the 10% of
-pixels each map ranks highest are blanked, against 10% blanked at random (among all pixels, and among the digit's
-ink). Sanity (Adebayo et al., 2018): the mean rank correlation, over the ink, between the maps of the trained model
-and of the same network with re-initialised weights. Also the time to explain one digit. Results go to
-benchmarks/results/explain.json and .md, and the Markdown is printed; --picture saves the explanation of a test digit
-the model gets wrong, as `mnist-cnn predict --explain` draws it.
+python -m benchmarks.explain runs/mnist-fast/model.keras --data ../shared/data [--digits 1000] [--picture PATH]
 """
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import write_results
 from mnist_cnn import backend
 from mnist_cnn.data import load_data
 from mnist_cnn.explain import deletion_scores, explain, sanity_correlation
 from mnist_cnn.model import load_model, predict_probabilities
 from mnist_cnn.plots import plot_explanation, save_figure
 
-HERE = Path(__file__).parent
+EXPLAINED = 10  # digits timed
+
+
+def explain_ms(model, images: np.ndarray) -> list[float]:
+    """Milliseconds to explain each of the first EXPLAINED digits, one at a time, after a first call that compiles."""
+    explain(model, images[:1])
+    times = []
+    for index in range(EXPLAINED):
+        start = time.perf_counter()
+        explain(model, images[index : index + 1])
+        times.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def markdown(model: Path, digits: int, scores, sanity: float, sanity_digits: int, times: list[float]) -> str:
+    """The deletion test's table, the sanity check and the time to explain one digit."""
+    return f"""Occlusion maps of {model} on the first {digits:,} MNIST test digits, {backend.name()} backend:
+
+| blanking 10% of the pixels | mean fall of the predicted digit's probability |
+| --- | ---: |
+| ranked highest by the map | {scores.by_map:.3f} |
+| at random among the digit's ink | {scores.at_random_ink:.3f} |
+| at random | {scores.at_random:.3f} |
+
+Sanity check: rank correlation between the maps of the trained model and of the same network with fresh weights, over
+the ink of {sanity_digits} digits: {sanity:.2f} (1 would mean the map ignores the weights).
+
+One digit explained (its answer and runner-up maps): {statistics.median(times):.0f} ms, median of {len(times)}.
+"""
+
+
+def save_a_mistake(model, images: np.ndarray, labels: np.ndarray, picture: Path) -> None:
+    """The explanation of the first test digit the model gets wrong, as `mnist-cnn predict --explain` draws it."""
+    wrong = int(np.flatnonzero(predict_probabilities(model, images).argmax(axis=1) != labels.argmax(axis=1))[0])
+    title = f"test digit {wrong}, a {labels[wrong].argmax()}"
+    save_figure(plot_explanation(explain(model, images[wrong : wrong + 1])[0], title=title), picture)
 
 
 def main() -> None:
@@ -38,44 +66,12 @@ def main() -> None:
     model = load_model(args.model)
     _, (x_test, y_test) = load_data("mnist", args.data)
     images = x_test[: args.digits]
-
-    explain(model, images[:1])  # compiles the forward pass for the occluded batch
-    times = []
-    for index in range(10):
-        start = time.perf_counter()
-        explain(model, images[index : index + 1])
-        times.append(time.perf_counter() - start)
-    scores = deletion_scores(model, images)
+    times, scores = explain_ms(model, images), deletion_scores(model, images)
     sanity = sanity_correlation(model, images[: args.sanity_digits])
-    table = "\n".join(
-        [
-            f"Occlusion maps of {args.model} on the first {len(images):,} MNIST test digits, {backend.name()} backend:",
-            "",
-            "| blanking 10% of the pixels | mean fall of the predicted digit's probability |",
-            "| --- | ---: |",
-            f"| ranked highest by the map | {scores.by_map:.3f} |",
-            f"| at random among the digit's ink | {scores.at_random_ink:.3f} |",
-            f"| at random | {scores.at_random:.3f} |",
-            "",
-            f"Sanity check: rank correlation between the maps of the trained model and of the same network with fresh"
-            f" weights, over the ink of {args.sanity_digits} digits: {sanity:.2f} (1 would mean the map ignores the"
-            " weights).",
-            "",
-            f"One digit explained (its answer and runner-up maps): {1000 * statistics.median(times):.0f} ms, median of"
-            " 10, on this CPU.",
-            "",
-        ]
-    )
     if args.picture:
-        predicted = predict_probabilities(model, x_test).argmax(axis=1)
-        wrong = int(np.flatnonzero(predicted != y_test.argmax(axis=1))[0])
-        title = f"test digit {wrong}, a {y_test[wrong].argmax()}"
-        save_figure(plot_explanation(explain(model, x_test[wrong : wrong + 1])[0], title=title), args.picture)
+        save_a_mistake(model, x_test, y_test, args.picture)
     results = {"digits": len(images), "deletion": scores.__dict__, "sanity": sanity, "explain_ms": times}
-    sys.path.insert(0, str(HERE))
-    from run_all import write_results
-
-    write_results("explain", results, table)
+    write_results("explain", results, markdown(args.model, len(images), scores, sanity, args.sanity_digits, times))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,16 @@
 """The recipe search: variants of a recipe trained on the training images alone and scored on validation only.
 
-    python benchmarks/search.py fast --data ../shared/data --seeds 1 2 --variant epochs=2 --variant learning_rate=0.01
+    python -m benchmarks.search fast --data ../shared/data --seeds 1 2 --variant epochs=2 --variant learning_rate=0.01
 
-Each variant (config values over the recipe's; none: the recipe itself) trains once per seed with `fit` on the
-training images less the validation split, and prints one JSON line: the validation accuracy after each epoch and the
-training time. The test images are not loaded: recipes are chosen on these figures.
+One JSON line a variant and seed: the validation accuracy after each epoch and the training time. The test images
+are never loaded: recipes are chosen on these figures.
 """
 
 import argparse
 import json
 import time
 
-from recipes import parse_overrides
-
+from benchmarks.common import parse_settings
 from mnist_cnn.config import config_for
 from mnist_cnn.data import load_raw, preprocess, split_validation
 from mnist_cnn.model import build_model
@@ -31,7 +29,7 @@ def main() -> None:
 
     train_raw, _ = load_raw(args.dataset, args.data)
     for variant in args.variant or [""]:
-        overrides = parse_overrides([pair for pair in variant.split(",") if pair])
+        overrides = parse_settings([pair for pair in variant.split(",") if pair])
         for seed in args.seeds:
             config = config_for(args.recipe, seed=seed, **overrides)
             train, validation = split_validation(preprocess(*train_raw), config.validation_split)

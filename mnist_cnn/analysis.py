@@ -12,6 +12,9 @@ from mnist_cnn.calibration import expected_calibration_error, negative_log_likel
 from mnist_cnn.data import NUM_CLASSES, Split
 from mnist_cnn.model import ensemble_probabilities
 
+# The worst mistakes shown: two rows of plots.plot_digits' eight columns.
+WORST_MISTAKES = 16
+
 
 @dataclass
 class EvaluationReport:
@@ -78,7 +81,9 @@ def format_scores(scores: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def most_confident_errors(true_labels: np.ndarray, probabilities: np.ndarray, count: int = 16) -> np.ndarray:
+def most_confident_errors(
+    true_labels: np.ndarray, probabilities: np.ndarray, count: int = WORST_MISTAKES
+) -> np.ndarray:
     """Indices of the misclassified images whose wrong prediction was the most confident, most confident first."""
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != true_labels)

@@ -17,6 +17,8 @@ import numpy as np
 TEMPERATURE_GRID = np.exp(np.linspace(np.log(0.05), np.log(20), 601))
 # Keeps log() finite for probabilities that underflowed to 0.
 EPSILON = 1e-12
+# Confidence is binned in this many equal bins: Guo et al.'s choice, so that the ECE compares with theirs.
+RELIABILITY_BINS = 15
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class ReliabilityBins:
         return float(gaps.sum() / self.counts.sum())
 
 
-def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> ReliabilityBins:
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> ReliabilityBins:
     """The predictions of `probabilities` (N, classes) against the true `labels` (N,), binned by confidence."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
@@ -49,7 +51,7 @@ def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 
     return ReliabilityBins(np.linspace(0, 1, bins + 1), counts, mean_confidence, accuracy)
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> float:
     """The ECE: the mean gap between confidence and accuracy over equal-width confidence bins, weighted by size.
 
     `probabilities` is (N, classes), `labels` the (N,) true classes.

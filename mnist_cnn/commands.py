@@ -21,29 +21,31 @@ from mnist_cnn.export import default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
 from mnist_cnn.predict import predict_files
-from mnist_cnn.runs import RunConflictError, RunFiles
+from mnist_cnn.runs import RunConflictError, RunFiles, RunFolder
 from mnist_cnn.train import train_and_evaluate
 
 RUNS_FOLDER = Path("runs")
 DRY_RUN_FOLDER = RUNS_FOLDER / "dry-run"
+# Keras' `verbose` for one line per epoch.
+ONE_LINE_PER_EPOCH = 2
 
 
 def train(args: argparse.Namespace) -> int:
+    """`mnist-cnn train`: train and evaluate the recipe with the flags given, and print the scores and files saved."""
     config = args.config
     dataset, data = load_command_data(args)
     # A dry run's own folder holds nothing worth keeping: the next dry run replaces it.
     replace_finished = args.replace or (args.dry_run and args.output is None)
     output = args.output = args.output or default_output(dataset, args)  # main() names it if interrupted.
     print(describe_split(dataset, data, config))
-    verbose = "auto" if sys.stdout.isatty() else 2  # Without a terminal, one line per epoch, not a redrawn bar.
+    verbose = "auto" if sys.stdout.isatty() else ONE_LINE_PER_EPOCH  # Without a terminal, no redrawn bar.
     result = train_and_evaluate(
         config,
         data,
-        output_dir=output,
+        RunFolder(output, restart=args.restart, replace=replace_finished),
         verbose=verbose,
-        restart=args.restart,
         tensorboard_dir=args.tensorboard,
-        replace_finished=replace_finished,
+        load_s=StopWatch.get("load", digits=4),  # load_command_data's, timed by load_data
     )
     report = result.report
     print(f"\n{format_scores(report.scores)}")
@@ -120,6 +122,7 @@ def describe_split(dataset: str, data: tuple[Split, Split], config: Config) -> s
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """`mnist-cnn evaluate`: score a model, or several models' mean probabilities, on the test set."""
     models = [load_model(path) for path in args.models]
     _, data = load_command_data(args)
     report = evaluation_report(models, data[1])
@@ -133,6 +136,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
+    """`mnist-cnn summary`: print the network's layers and draw its diagram."""
     model = build_model(args.config)
     print(f"Backend: {backend.name()}")
     model.summary()
@@ -143,6 +147,7 @@ def summary(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """`mnist-cnn predict`: the digits in image files; a file that cannot be read is its own error line, exit 1."""
     model = load_model(args.model)
     predictions = predict_files(model, args.images, top=args.top, explain=args.explain is not None)
     if args.json:
@@ -170,6 +175,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    """`mnist-cnn export`: write a saved model in a serving format."""
     model = load_model(args.model)
     path = export_model(model, args.output or default_export_path(args.model, args.format), args.format)
     print(f"Exported {args.model} as {args.format} to {path}")
@@ -177,6 +183,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    """`mnist-cnn demo`: serve the draw-or-upload page until Ctrl-C."""
     model = load_model(args.model)
     check_port_free(args.host, args.port)
     print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
@@ -207,4 +214,5 @@ def save_plots(
 
 
 def print_saved_plots(paths: list[Path]) -> None:
+    """One line naming the figures saved."""
     print(f"Saved plots: {', '.join(str(path) for path in paths)}")

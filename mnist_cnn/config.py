@@ -1,39 +1,82 @@
-"""Every hyperparameter of a run in one place.
+"""Every hyperparameter of a run in one place, each described once.
 
-`Config()` is the seed notebook's recipe exactly; `RECIPES` holds it with the tuned recipes on the same network.
+`Config()` is the seed notebook's recipe exactly; `RECIPES` holds it with the tuned recipes on the same network. Each
+field carries its description, and where it has them its choices and its range, in the field's metadata: `Config`
+checks values against them, and the command line makes its flags and their help from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import MnistCnnError
 
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
+INPUT_PIPELINES = ("auto", "arrays", "batches")
+# Keras' dtype policies, and "auto" (mnist_cnn.precision picks one for the machine).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# The largest seed NumPy's and the backends' generators take.
+MAX_SEED = 2**32 - 1
+# A learning rate above this is a typo, not a schedule.
+MAX_LEARNING_RATE = 10
+# The Python type each field type's values are stored as, whatever number type was given (run.json is JSON).
+FIELD_TYPES = {"int": int, "float": float, "bool": bool}
+
 
 class ConfigError(MnistCnnError, ValueError):
     """A hyperparameter out of its range or an unknown choice."""
 
 
-def check_range(
-    name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
-) -> None:
+@dataclass(frozen=True)
+class Range:
+    """The numbers a setting accepts: from `low` to `high`, each end included unless it is open."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        """Whether `value` is a finite number within the range (a bool is no number)."""
+        if not (is_number(value) and math.isfinite(value)):
+            return False
+        return (self.low < value if self.low_open else self.low <= value) and (
+            value < self.high if self.high_open else value <= self.high
+        )
+
+    def __str__(self) -> str:
+        """As a sentence ends: "at least 1", "greater than 0", "in [0, 1)"."""
+        if self.high == math.inf:
+            return f"{'greater than' if self.low_open else 'at least'} {self.low:,}"
+        return f"in {'(' if self.low_open else '['}{self.low:,}, {self.high:,}{')' if self.high_open else ']'}"
+
+
+# Counts of filters, pixels, images, epochs and steps.
+POSITIVE_INT = Range(1)
+# A share of something that must keep some of it: dropout, label smoothing, the validation split, a shift.
+FRACTION = Range(0, 1, high_open=True)
+
+
+def setting(default: object, help: str, choices: tuple[str, ...] = (), accepted: Range | None = None) -> Any:
+    """A Config field with its one description (`help`, which `--help` shows), its choices or its range."""
+    metadata: dict[str, object] = {"help": help}
+    if choices:
+        metadata["choices"] = choices
+    if accepted is not None:
+        metadata["range"] = accepted
+    return field(default=default, metadata=metadata)
+
+
+def check_range(name: str, value: object, accepted: Range) -> None:
     """Raise ConfigError naming `name` and its accepted range unless `value` is a finite number within it."""
-    inside = (
-        is_number(value)
-        and math.isfinite(value)
-        and (low < value if low_open else low <= value)
-        and (value < high if high_open else value <= high)
-    )
-    if not inside:
-        if high == math.inf:
-            accepted = f"{'greater than' if low_open else 'at least'} {low:,}"
-        else:
-            accepted = f"in {'(' if low_open else '['}{low:,}, {high:,}{')' if high_open else ']'}"
+    if value not in accepted:
         raise ConfigError(f"{name} must be {accepted}, not {value!r}")
 
 
@@ -54,89 +97,117 @@ def check_type(name: str, value: object, kind: str) -> None:
         raise ConfigError(f"{name} must be {accepted}, not {value!r}")
 
 
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-# Keras' dtype policies, and "auto" (mnist_cnn.precision picks one for the machine).
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-INPUT_PIPELINES = ("auto", "arrays", "batches")
-LR_SCHEDULES = ("constant", "cosine")
-# The settings that take one of a few names, and those names (the command line offers them as its flags' choices).
-CHOICES = {
-    "optimizer": OPTIMIZERS,
-    "lr_schedule": LR_SCHEDULES,
-    "input_pipeline": INPUT_PIPELINES,
-    "precision": PRECISIONS,
-}
-
-
 @dataclass(frozen=True)
 class Config:
     """Hyperparameters of the model and of its training. The defaults are the seed notebook's values."""
 
     # The network (the seed's four Conv2D layers).
-    filters: int = 64
-    kernel_size: int = 3
-    pool_size: int = 2
-    dropout: float = 0.2
+    filters: int = setting(64, "filters of each of the four convolutions", accepted=POSITIVE_INT)
+    kernel_size: int = setting(3, "side of the convolutions' square kernels, in pixels", accepted=POSITIVE_INT)
+    pool_size: int = setting(2, "side of the max poolings' square windows, in pixels", accepted=POSITIVE_INT)
+    dropout: float = setting(0.2, "fraction of the flattened features dropped at each training step", accepted=FRACTION)
 
     # Training.
-    batch_size: int = 128
-    epochs: int = 10
-    optimizer: str = "adam"  # one of OPTIMIZERS, with Keras' defaults but for the learning rate
-    learning_rate: float = 0.001
-    # "constant" (the seed) or "cosine": a linear warm-up, then cosine decay to zero by the last epoch.
-    lr_schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    # Augmentation of the training images: shifts up to this fraction of the side, rotations up to this
-    # fraction of a full turn. 0 turns it off.
-    max_shift: float = 0.0
-    max_rotation: float = 0.0
-    # "arrays": `model.fit` on NumPy arrays, shuffled each epoch by Keras, as the seed does (the fastest: on
-    # TensorFlow the package's batches ran at 0.66x the seed code, benchmarks/results/backends-before.md);
-    # "batches": the package's own batches (mnist_cnn.pipeline), shuffled every epoch in the same order on every
-    # backend, and augmented; "auto": batches where the images are augmented, arrays otherwise.
-    input_pipeline: str = "auto"
-    # Train on only the first steps_per_epoch * batch_size images (None: all of them). For quick checks only.
-    steps_per_epoch: int | None = None
-    # The fraction of the training images (the last ones, as Keras' `validation_split` takes them) held out to
-    # validate on: it draws the curves and picks the best epoch and the temperature, so that the test set is
-    # scored only once, at the end. 0 trains on all of them, as the seed does.
-    validation_split: float = 0.0
-    # Temperature scaling fitted on the validation split, so that a "90%" is right about 90% of the time.
-    calibrate: bool = False
-    # float32 (the seed's), mixed_bfloat16, mixed_float16, or auto: the fastest the hardware runs natively.
-    precision: str = "float32"
-    # Training steps run in one call of the compiled step: fewer launches, a GPU gain for this small network.
-    steps_per_execution: int = 1
-    # Compile the training step: XLA on TensorFlow (fuses operations; mostly a GPU gain), torch.compile on PyTorch;
-    # JAX always compiles.
-    jit_compile: bool = False
-    # Train data-parallel on this many devices (GPUs, else CPUs), or "all"; batch_size and learning_rate are per
-    # device, and scaled by the number of devices (mnist_cnn.devices).
-    devices: str = "1"
-    seed: int = 42
+    batch_size: int = setting(128, "images in a training step, per device", accepted=POSITIVE_INT)
+    epochs: int = setting(10, "passes over the training images", accepted=POSITIVE_INT)
+    optimizer: str = setting("adam", "Keras' optimizer, with its defaults but for the learning rate", OPTIMIZERS)
+    learning_rate: float = setting(
+        0.001,
+        "learning rate (the peak of the cosine schedule), per device",
+        accepted=Range(0, MAX_LEARNING_RATE, low_open=True),
+    )
+    lr_schedule: str = setting(
+        "constant", "constant, or cosine: a linear warm-up, then cosine decay to zero by the last epoch", LR_SCHEDULES
+    )
+    warmup_epochs: float = setting(
+        0.0, "length of the cosine schedule's warm-up, in epochs (a fraction of one allowed), from 0 to epochs"
+    )
+    label_smoothing: float = setting(
+        0.0, "fraction of each one-hot label spread over the other nine digits", accepted=FRACTION
+    )
+    max_shift: float = setting(
+        0.0,
+        "augmentation: shift training images at random up to this fraction of their side (0.1: 2.8 pixels); 0: off; "
+        "augmented images take the batches input pipeline (auto picks it)",
+        accepted=FRACTION,
+    )
+    max_rotation: float = setting(
+        0.0,
+        "augmentation: rotate training images at random up to this fraction of a full turn (0.03: 10.8 degrees); "
+        "0: off; augmented images take the batches input pipeline (auto picks it)",
+        accepted=Range(0, 1),
+    )
+    input_pipeline: str = setting(
+        "auto",
+        "arrays: model.fit on NumPy arrays, shuffled by Keras, as the seed does (the fastest); batches: the "
+        "package's own batches (mnist_cnn.pipeline), shuffled every epoch in the same order on every backend, and "
+        "augmented; auto: batches where the images are augmented, arrays otherwise",
+        INPUT_PIPELINES,
+    )
+    steps_per_epoch: int | None = setting(
+        None,
+        "train on only the first steps_per_epoch x batch_size images, for quick checks; None: all of them",
+        accepted=POSITIVE_INT,
+    )
+    validation_split: float = setting(
+        0.0,
+        "fraction of the training images (the last ones, as Keras' validation_split takes them) held out to validate "
+        "on: it draws the curves and picks the best epoch and the temperature, so that the test set is scored only "
+        "once, at the end; 0: none, as the seed, and no calibration",
+        accepted=FRACTION,
+    )
+    calibrate: bool = setting(
+        False, "fit a temperature on the validation images, so that a 90% answer is right about 90% of the time"
+    )
+    precision: str = setting(
+        "float32", "Keras' dtype policy (float32: the seed's); auto: the fastest the hardware runs natively", PRECISIONS
+    )
+    steps_per_execution: int = setting(
+        1,
+        "training steps run in one call of the compiled step: fewer launches, a GPU gain for this small network",
+        accepted=POSITIVE_INT,
+    )
+    jit_compile: bool = setting(
+        False,
+        "compile the training step: XLA on TensorFlow (fuses operations; mostly a GPU gain), torch.compile on "
+        "PyTorch; JAX always compiles",
+    )
+    devices: str = setting(
+        "1",
+        "train data-parallel on this many devices (GPUs, else CPUs), or all; batch_size and learning_rate are per "
+        "device, and scaled by the number of devices",
+    )
+    seed: int = setting(
+        42, "random seed of the initial weights, the shuffling and the augmentation", accepted=Range(0, MAX_SEED)
+    )
 
     def __post_init__(self) -> None:
+        """Check every setting, naming it and what it accepts in one line; raise ConfigError."""
         if is_number(self.devices) and isinstance(self.devices, int | np.integer):
             object.__setattr__(self, "devices", str(self.devices))  # devices=2 in Python, as --devices 2
-        for setting in dataclasses.fields(self):
-            value = getattr(self, setting.name)
-            if setting.type in ("int", "float", "bool") or (setting.type == "int | None" and value is not None):
-                kind = setting.type.removesuffix(" | None")
-                check_type(setting.name, value, kind)
-                # NumPy's scalars as Python's, which JSON writes (run.json, results.json); ints for floats as floats.
-                object.__setattr__(self, setting.name, {"int": int, "float": float, "bool": bool}[kind](value))
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        for name in ("filters", "kernel_size", "pool_size", "batch_size", "epochs", "steps_per_execution"):
-            check_range(name, getattr(self, name), 1, math.inf)
-        check_range("seed", self.seed, 0, 2**32 - 1)
-        for name, high in (("dropout", 1), ("label_smoothing", 1), ("validation_split", 1), ("max_shift", 1)):
-            check_range(name, getattr(self, name), 0, high, high_open=True)
-        check_range("max_rotation", self.max_rotation, 0, 1)
-        check_range("learning_rate", self.learning_rate, 0, 10, low_open=True)
-        check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs)
+        for setting_field in dataclasses.fields(self):
+            self._check_field(setting_field)
+        self._check_together()
+
+    def _check_field(self, setting_field: dataclasses.Field) -> None:
+        """Check one field against its type, choices and range; store its value as the Python type it names."""
+        name, value = setting_field.name, getattr(self, setting_field.name)
+        if value is None and setting_field.type.endswith(" | None"):
+            return
+        kind = setting_field.type.removesuffix(" | None")
+        if kind in FIELD_TYPES:
+            check_type(name, value, kind)
+            value = FIELD_TYPES[kind](value)  # ints given for floats become floats, NumPy's scalars Python's
+            object.__setattr__(self, name, value)
+        choices = setting_field.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        if "range" in setting_field.metadata:
+            check_range(name, value, setting_field.metadata["range"])
+
+    def _check_together(self) -> None:
+        """Check the settings that limit one another."""
+        check_range("warmup_epochs", self.warmup_epochs, Range(0, self.epochs))
         # The fourth convolution ('valid') needs at least kernel_size pixels left after three poolings.
         last_side = IMAGE_SIZE // self.pool_size // self.pool_size // self.pool_size
         if last_side < self.kernel_size:
@@ -150,8 +221,6 @@ class Config:
             isinstance(self.devices, str) and self.devices.isdigit() and int(self.devices) >= 1
         ):
             raise ConfigError(f"devices must be 'all' or a number of at least 1, not {self.devices!r}")
-        if self.steps_per_epoch is not None:
-            check_range("steps_per_epoch", self.steps_per_epoch, 1, math.inf)
         if self.augments and self.input_pipeline == "arrays":
             raise ConfigError("augmentation (max_shift, max_rotation) needs input_pipeline 'batches' or 'auto'")
 
@@ -170,15 +239,17 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-SEED_RECIPE = Config()
+# The settings that take one of a few names, and those names (the command line offers them as its flags' choices).
+CHOICES: dict[str, tuple[str, ...]] = {
+    setting_field.name: setting_field.metadata["choices"]
+    for setting_field in dataclasses.fields(Config)
+    if "choices" in setting_field.metadata
+}
 
-# The tuned recipes, on the same 112,074-parameter network, each chosen on validation accuracy (the last 10% of the
-# training images) with benchmarks/search.py; the test set chose nothing. README, "Recipes", gives their figures.
-#
-# fast (the default of `mnist-cnn train`): the least training time to 99% accuracy. One short cycle over 2 epochs:
-# a linear warm-up to a high learning rate, then cosine decay to zero; mixed precision where the hardware has it.
-# One epoch reached 98.8% to 99.0% on validation, two 99.2% (benchmarks/results/search-fast.jsonl). Nothing is
-# augmented, so Keras takes the arrays as they are, as in the seed (input_pipeline "auto").
+# The recipes train the same 112,074-parameter network; each tuned one was chosen on validation accuracy, never on
+# the test set (how, and their figures: docs/benchmarks.md).
+SEED_RECIPE = Config()
+# fast (the default): the least training time to 99%: one short warm-up and cosine cycle over 2 epochs.
 FAST_RECIPE = Config(
     epochs=2,
     learning_rate=0.005,
@@ -188,9 +259,7 @@ FAST_RECIPE = Config(
     calibrate=True,
     precision="auto",
 )
-# accurate: the most accurate single model: random shifts (10%) and rotations (about 11 degrees) and a longer cosine
-# schedule: 99.45% to 99.55% on validation; 30 epochs instead of 15 gained 0.05 points on one seed, at twice the time
-# (benchmarks/results/search-accurate.jsonl).
+# accurate: the most accurate single model: random shifts and rotations, and a longer cosine schedule.
 ACCURATE_RECIPE = Config(
     epochs=15,
     learning_rate=0.003,
@@ -201,13 +270,7 @@ ACCURATE_RECIPE = Config(
     validation_split=0.1,
     calibrate=True,
 )
-
-# gpu: the fast recipe sized for a GPU, where the seed's 128-image steps leave it mostly idle and compiling the step
-# takes longer than training: batches of 1,000, which divide the 54,000 training, 6,000 validation and 10,000 test
-# images (a last, smaller batch would be compiled again: 3.5 s on an H100), a peak rate of 0.01 and four epochs
-# (99.08% on validation, 98.98% to 99.18% over seeds 1 to 5; three epochs gave 98.93%, 98.78% to 99.13%:
-# benchmarks/results/search-gpu.jsonl), 16 steps in each call of the compiled step, and float32 (bfloat16 compiled
-# 12 s longer, more than its faster steps gain in runs of seconds). README, "On a GPU", gives its figures on an H100.
+# gpu: fast, sized so that a GPU is busy and compiles once: batches that divide every split (docs/backends-and-gpus.md).
 GPU_RECIPE = FAST_RECIPE.replace(
     batch_size=1000,
     learning_rate=0.01,

@@ -25,7 +25,7 @@ DATASETS = ("mnist", "fashion", "sample")
 DATA_ENV_VARS = {"mnist": "MNIST_CNN_DATA", "fashion": "MNIST_CNN_FASHION_DATA"}
 # Debian's package dataset-fashion-mnist installs the four IDX files here.
 SYSTEM_FOLDERS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
-SAMPLE_PATH = Path(__file__).parent / "data" / "mnist_sample.npz"
+SAMPLE_PATH = Path(__file__).parent / "sample" / "mnist_sample.npz"
 
 # Keras' cache names: a .npz for MNIST, a folder of the four gzipped IDX files for Fashion-MNIST.
 KERAS_CACHE_NAMES = {"mnist": "mnist.npz", "fashion": "fashion-mnist"}
@@ -40,13 +40,18 @@ IDX_NAMES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+# The IDX data type of unsigned bytes, MNIST's pixels and labels.
 IDX_UINT8 = 0x08
+# An IDX file starts with four bytes: two zeros, the data type and the number of dimensions.
+IDX_MAGIC_SIZE = 4
+# Then each dimension's size, a big-endian integer of this many bytes.
+IDX_DIMENSION_SIZE = 4
 
 Split = tuple[np.ndarray, np.ndarray]
 
 
 def keras_loader(module: str) -> Callable[[], tuple[Split, Split]]:
-    """`keras.datasets.MODULE.load_data`, Keras imported only when it is called: importing it takes seconds, which
+    """`keras.datasets.MODULE.load_data`, Keras imported only when it is called: importing it is slow, which
     `mnist-cnn --help` and the configuration (IMAGE_SIZE) need not wait for."""
 
     def download() -> tuple[Split, Split]:
@@ -65,7 +70,7 @@ def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> 
 
     The time it takes is kept as StopWatch's "load" timer.
     """
-    from cloudmesh.common.StopWatch import StopWatch  # half a second to import: not for `mnist-cnn --help`
+    from cloudmesh.common.StopWatch import StopWatch  # slow to import: not for `mnist-cnn --help`
 
     StopWatch.start("load")
     try:
@@ -221,15 +226,18 @@ def read_idx(path: Path) -> np.ndarray:
             content = file.read()
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: cannot be read ({error})") from error
-    if len(content) < 4 or content[0] != 0 or content[1] != 0:
+    if len(content) < IDX_MAGIC_SIZE or content[0] != 0 or content[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     if content[2] != IDX_UINT8:
         raise DataError(f"{path}: IDX data type 0x{content[2]:02x}, expected unsigned bytes (0x08)")
     ndim = content[3]
-    header_size = 4 + 4 * ndim
+    header_size = IDX_MAGIC_SIZE + IDX_DIMENSION_SIZE * ndim
     if len(content) < header_size:
         raise DataError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    sizes = content[IDX_MAGIC_SIZE:header_size]
+    shape = tuple(
+        int.from_bytes(sizes[i : i + IDX_DIMENSION_SIZE], "big") for i in range(0, len(sizes), IDX_DIMENSION_SIZE)
+    )
     expected_size = header_size + int(np.prod(shape))
     if len(content) != expected_size:
         raise DataError(
@@ -246,7 +254,9 @@ def check_arrays(arrays: tuple[Split, Split], source: str) -> tuple[Split, Split
         if images.dtype != np.uint8:
             raise DataError(f"{source}: x_{split} has dtype {images.dtype}, expected uint8 pixels 0-255")
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) == 0:
-            raise DataError(f"{source}: x_{split} has shape {images.shape}, expected (N, 28, 28) with N > 0")
+            raise DataError(
+                f"{source}: x_{split} has shape {images.shape}, expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}) with N > 0"
+            )
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise DataError(
                 f"{source}: y_{split} has shape {labels.shape} and dtype {labels.dtype}, expected (N,) integers"

@@ -17,16 +17,23 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.explain import explain
 from mnist_cnn.image_files import grey_levels, read_grey_image
 from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.plots import map_picture
 
-# Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-SHOWN_SIZE = 280  # the 28x28 image the model saw, enlarged 10 times with its pixels kept square
+# The 28x28 image the model saw is shown enlarged to this many pixels a side, its pixels kept square.
+SHOWN_SIZE = 280
+# Each pixel the model saw is shown as a square this many pixels a side.
+SHOWN_SCALE = SHOWN_SIZE // IMAGE_SIZE
+# The page lists this many of the most likely digits.
 TOP = 3
+# The sketchpad's side in pixels: as large as the enlarged image shown beside it.
+CANVAS_SIDE = 280
+# The brush's width in pixels: a marker's stroke on the sketchpad.
+BRUSH_WIDTH = 18
 NOTHING_YET = "Draw a digit, or upload an image of one."
 
 
@@ -49,13 +56,13 @@ def answer(model: keras.Model, read_grey: Callable[[], np.ndarray]) -> Answer:
     explanation = explain(model, digit[np.newaxis])[0]
     probabilities = explanation.probabilities
     ranked = np.argsort(-probabilities)[:TOP]
-    seen = np.kron(digit[..., 0], np.ones((SHOWN_SIZE // 28, SHOWN_SIZE // 28)))
+    seen = np.kron(digit[..., 0], np.ones((SHOWN_SCALE, SHOWN_SCALE)))
     message = (
         f"The model reads a **{ranked[0]}**, {probabilities[ranked[0]]:.0%} sure. In the map, red ink made it answer "
         f"{ranked[0]}: blanking it lowers that answer's probability; blue ink spoke against it."
     )
     top = {str(index): float(probabilities[index]) for index in ranked}
-    why = map_picture(digit, explanation.maps[0], SHOWN_SIZE // 28)
+    why = map_picture(digit, explanation.maps[0], SHOWN_SCALE)
     return top, (seen * 255).astype(np.uint8), why, message
 
 
@@ -77,6 +84,8 @@ def predict_upload(model: keras.Model, path: str | None) -> Answer:
 
 def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
     """The Gradio page for `model` (loaded once, here)."""
+    # Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         with warnings.catch_warnings():  # tqdm's note, in notebooks without ipywidgets, that it has no progress bar
             warnings.filterwarnings("ignore", message="IProgress not found")
@@ -98,8 +107,8 @@ def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
                     sketch = gr.Sketchpad(
                         type="pil",
                         image_mode="RGBA",
-                        canvas_size=(280, 280),
-                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+                        canvas_size=(CANVAS_SIDE, CANVAS_SIDE),
+                        brush=gr.Brush(default_size=BRUSH_WIDTH, colors=["#000000"], color_mode="fixed"),
                         label="Your digit",
                         layers=False,
                         elem_id="sketchpad",

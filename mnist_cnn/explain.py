@@ -7,7 +7,7 @@ positive where the ink there speaks for the class, negative where it speaks agai
 Why occlusion (Zeiler and Fergus, 2014) rather than gradients (saliency, integrated gradients): it asks the model
 itself what happens without a part of the digit, so a map says something true about the model by construction; it
 needs forward passes only, so it is the same code on TensorFlow, JAX and PyTorch; and on 28x28 digits it is cheap:
-169 squares of 4x4 pixels, moved 2 pixels at a time, are one batch of 169 images, about 30 ms on a 2-core CPU.
+169 squares of 4x4 pixels, moved 2 pixels at a time, are one batch of 169 images.
 `deletion_scores` and `sanity_correlation` test that a map is faithful (see the README's figures).
 """
 
@@ -21,7 +21,9 @@ from scipy import stats
 
 from mnist_cnn.model import predict_probabilities
 
+# The side of the square blanked, in pixels: about a stroke's width in MNIST.
 PATCH = 4
+# How far the square moves each time, in pixels: half its side, so that each pixel is covered by four squares.
 STRIDE = 2
 # The share of pixels blanked by the deletion test.
 DELETED_SHARE = 0.1

@@ -31,6 +31,7 @@ from mnist_cnn.files import atomic_path
 
 if TYPE_CHECKING:
     import keras
+    import onnx
 
 # Our format names, and Keras' for each.
 FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
@@ -44,6 +45,8 @@ NEEDS = {
     ("onnx", "jax"): ["jax2onnx", "onnx", "onnxruntime"],
     ("onnx", "torch"): ["onnxscript", "onnx", "onnxruntime"],
 }
+# The two leading axes jax2onnx adds before pooling, squeezed away by the repair.
+OUTER_AXES = "repaired_outer_axes"
 
 
 class ExportError(MnistCnnError):
@@ -128,7 +131,7 @@ def export_model(model: keras.Model, path: str | os.PathLike, export_format: str
     with atomic_path(path) as temporary:
         float32_model.export(str(temporary), format=FORMATS[export_format], verbose=False)
         if export_format == "onnx":
-            backend.repair_onnx_export(temporary)
+            repair_onnx_export(temporary)
     return path
 
 
@@ -138,10 +141,9 @@ def exported_predictor(path: str | os.PathLike, export_format: str) -> Callable[
     check_known_format(export_format)
     path = str(path)
     if export_format == "saved_model":
-        import tensorflow as tf
+        from mnist_cnn.backends import tensorflow  # SavedModel's runtime is TensorFlow, whatever the backend
 
-        served = tf.saved_model.load(path)
-        return lambda images: served.serve(np.asarray(images, np.float32)).numpy()
+        return tensorflow.saved_model_predictor(path)
     if export_format == "onnx":
         import onnxruntime
 
@@ -161,3 +163,62 @@ def exported_predictor(path: str | os.PathLike, export_format: str) -> Callable[
         return interpreter.get_tensor(output["index"]).copy()
 
     return predict
+
+
+def repair_onnx_export(path: str | os.PathLike) -> None:
+    """Mend, in place, what this backend's ONNX converter writes that onnxruntime refuses (see ONNX_REPAIRS)."""
+    repair = ONNX_REPAIRS.get(backend.name())
+    if repair is not None:
+        repair(path)
+
+
+def pool_height_and_width_only(path: str | os.PathLike) -> None:
+    """Rewrite each MaxPool over jax2onnx's four "spatial" axes, (1, 1, N, H, W, C) pooled with a (1, 2, 2, 1)
+    kernel, as the same pooling over H and W alone, which onnxruntime runs (it pools at most three axes)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array([0, 1], np.int64), OUTER_AXES))
+    nodes = []
+    for node in graph.node:
+        nodes += channels_first_pooling(node) if pools_four_axes(node) else [node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(path))
+
+
+def pools_four_axes(node: onnx.NodeProto) -> bool:
+    """Whether `node` is one of jax2onnx's MaxPools over (1, H, W, 1) of six axes."""
+    kernel = node_attributes(node).get("kernel_shape", [])
+    return node.op_type == "MaxPool" and len(kernel) == 4 and kernel[0] == 1 and kernel[3] == 1
+
+
+def node_attributes(node: onnx.NodeProto) -> dict:
+    """A node's attributes by name, as Python values."""
+    import onnx
+
+    return {attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute}
+
+
+def channels_first_pooling(node: onnx.NodeProto) -> list[onnx.NodeProto]:
+    """The nodes that pool as `node` does: squeeze to (N, H, W, C), transpose to channels-first, MaxPool over H and W,
+    transpose back, and unsqueeze to the shape the next node expects."""
+    import onnx
+
+    kernel = list(node_attributes(node)["kernel_shape"])
+    strides = list(node_attributes(node).get("strides", kernel))[1:3]
+    images, channels_first, pooled, channels_last = (
+        f"{node.name}_{step}" for step in ("nhwc", "nchw", "pooled", "out")
+    )
+    return [
+        onnx.helper.make_node("Squeeze", [node.input[0], OUTER_AXES], [images]),
+        onnx.helper.make_node("Transpose", [images], [channels_first], perm=[0, 3, 1, 2]),
+        onnx.helper.make_node("MaxPool", [channels_first], [pooled], kernel_shape=kernel[1:3], strides=strides),
+        onnx.helper.make_node("Transpose", [pooled], [channels_last], perm=[0, 2, 3, 1]),
+        onnx.helper.make_node("Unsqueeze", [channels_last, OUTER_AXES], list(node.output)),
+    ]
+
+
+# What each backend's ONNX converter writes wrong, mended after the export; the others' files are left as they are.
+ONNX_REPAIRS = {"jax": pool_height_and_width_only}

@@ -19,7 +19,8 @@ from mnist_cnn.errors import ImageError
 logger = logging.getLogger(__name__)
 # Images are reduced as they are read to at most this many pixels squared: enough for a small digit on a whole page.
 MAX_SIDE = 1024
-ORIENTATION = 0x0112  # the EXIF tag
+# The EXIF tag of the way the camera was held.
+ORIENTATION = 0x0112
 # How to turn the stored pixels upright, by the EXIF Orientation value (1: as stored).
 UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

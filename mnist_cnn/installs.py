@@ -42,6 +42,7 @@ def requirement_name(requirement: str) -> str:
 
 
 def installed_version(distribution: str) -> str | None:
+    """The installed version of `distribution`, or None where it is not installed."""
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

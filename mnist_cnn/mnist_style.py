@@ -18,24 +18,51 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError
 
 logger = logging.getLogger(__name__)
-IMAGE_SIZE = 28
+# MNIST's digits fill a box this many pixels a side, centred in the IMAGE_SIZE field.
 DIGIT_BOX = 20
+# Pixels touching at a corner belong to the same shape: a thin diagonal stroke is one stroke.
+CORNERS_TOUCH = np.ones((3, 3))
 # An image whose ink stands out less than this (on a 0-1 scale) from the paper holds no digit.
 MIN_CONTRAST = 0.1
 # Pixels with less ink than this share of the strongest are not the digit's, whatever Otsu's level says.
 MIN_INK = 0.4
+# The paper's level is the commonest of this many bins of grey levels.
+PAPER_BINS = 50
+# Noise spreads one grey level over the bins beside it: the bins' counts are smoothed with these weights.
+NEIGHBOUR_BINS = (1, 2, 1)
+# Otsu's level is looked for among this many bins: one a grey level of an 8-bit image.
+OTSU_BINS = 256
 # Images at least this large a side, unevenly lit, are taken for photos of a page.
 PAGE_SIDE = 200
-# A page's light is worked out at about this many pixels a side; a digit's strokes on a page are narrower than its
-# side over PAGE_STROKES.
-LIGHT_SIDE, PAGE_STROKES = 128, 8
-# Paper along the image's edges varying more than this (from its 10th to 90th percentile) is unevenly lit.
+# A page's light varies slowly: it is worked out at about this many pixels a side.
+LIGHT_SIDE = 128
+# A digit's strokes on a page are narrower than the page's side over this.
+PAGE_STROKES = 8
+# The light along a page's edges is seen with shapes up to its side over this closed over (a bold digit, a line).
+EDGE_STROKES = 2
+# Light is smoothed over at least this many pixels a side (a smaller window smooths nothing).
+SMALLEST_WINDOW = 3
+# Where a page is darker than this, its light is taken as this, so that dividing by it keeps the ink finite.
+DARKEST_LIGHT = 0.05
+# The side of the page the ink stands out more on is judged by its strongest pixels: all but this share of them.
+STRONGEST_INK_PERCENTILE = 99.9
+# Paper along the image's edges varying more than this (from its low to its high percentile) is unevenly lit.
 UNEVEN_LIGHT = 0.08
+# How much levels vary is measured between these percentiles, so that a few stray pixels do not count.
+LOW_PERCENTILE = 10
+HIGH_PERCENTILE = 90
 # A bright region at least this share of the image, nearly a rectangle, with little inside it, is a sheet on a desk.
-SHEET_SHARE, SHEET_RECTANGLE, SHEET_INK = 0.15, 0.85, 0.15
+SHEET_SHARE = 0.15
+# How nearly a rectangle: its share of the box around it, holes filled.
+SHEET_RECTANGLE = 0.85
+# How little inside it: the largest share of it that may be darker than the paper.
+SHEET_INK = 0.15
+# A sheet's own edge (a shadow, a curl) is cut off: its side over this, on each side.
+SHEET_EDGE = 30
 # A shape reaching a page's edge whose box spans this share of the page's width or height is the page's frame.
 FRAME_SPAN = 0.5
 # Parts of a digit lie within this share of its largest part's size of each other (a broken 8, a thin pen's gaps).
@@ -46,9 +73,22 @@ SPECK = 0.01
 SMUDGE = 0.1
 # Shapes at least this share of the largest, apart from each other, are taken for several digits.
 SIMILAR_SHAPE = 0.3
-# MNIST's strokes are about a tenth of the digit's size at least, and a quarter at most for nine in ten of its
-# training digits: thinner pen strokes are thickened to the one, a thick marker's thinned to the other.
-STROKE_FRACTION, THICK_STROKE_FRACTION = 0.1, 0.25
+# MNIST's strokes are at least about this share of the digit's size: thinner pen strokes are thickened to it.
+STROKE_FRACTION = 0.1
+# Nine in ten of MNIST's training digits have strokes at most this share of their size: a marker's are thinned to it.
+THICK_STROKE_FRACTION = 0.25
+# Strokes worn down by less than this many pixels a side are left as they are.
+LEAST_WEAR = 0.5
+# The strokes' soft (anti-aliased) edges reach this many pixels beyond them.
+SOFT_EDGE = 2
+# Ink fainter than this (on a 0-1 scale) lies outside the digit's box.
+FAINT_INK = 0.05
+# A pencil's or chalk's strokes count as full ink, as MNIST's do: the strokes' ink at this percentile is full.
+FULL_INK_PERCENTILE = 90
+# A pencil's grain is smoothed over this many pixels a side ...
+GRAIN_WINDOW = 5
+# ... each pixel taken as a stroke's where more than this share of the window around it is.
+GRAIN_MAJORITY = 0.5
 
 
 def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
@@ -86,9 +126,10 @@ def paper_level(grey: np.ndarray) -> float:
     """The paper's grey level: the commonest level along the image's edges and over the whole image, each counted
     as a share (a digit touching the edges in a tight crop, or a thick stroke, changes the median, not the mode; a
     printed line along one edge is rare over the whole image)."""
-    counts = sum(np.histogram(levels, bins=50, range=(0, 1))[0] / levels.size for levels in (border(grey), grey))
-    edges = np.linspace(0, 1, 51)
-    counts = np.convolve(counts, [1, 2, 1], mode="same")  # noise spreads one level over neighbouring bins
+    shares = (np.histogram(levels, bins=PAPER_BINS, range=(0, 1))[0] / levels.size for levels in (border(grey), grey))
+    counts = sum(shares)
+    edges = np.linspace(0, 1, PAPER_BINS + 1)
+    counts = np.convolve(counts, NEIGHBOUR_BINS, mode="same")
     return float((edges[np.argmax(counts)] + edges[np.argmax(counts) + 1]) / 2)
 
 
@@ -105,7 +146,8 @@ def ink_on_paper(grey: np.ndarray, page: bool = False) -> np.ndarray:
     away; on a `page` (a photo of one), the light falling across it, whose edges say nothing of the ink."""
     if page:  # the paper's commonest level may be a shadow's: the side the ink stands out more on is the ink's
         dark, light = ink_under_page_light(grey, dark=True), ink_under_page_light(grey, dark=False)
-        return without_the_frame(dark if np.percentile(dark, 99.9) >= np.percentile(light, 99.9) else light)
+        stronger = np.percentile(dark, STRONGEST_INK_PERCENTILE) >= np.percentile(light, STRONGEST_INK_PERCENTILE)
+        return without_the_frame(dark if stronger else light)
     paper = paper_level(grey)
     return np.clip(paper - grey if ink_is_dark(grey, paper) else grey - paper, 0, 1)
 
@@ -114,7 +156,7 @@ def ink_under_page_light(grey: np.ndarray, dark: bool) -> np.ndarray:
     """Ink on a page lit unevenly, as a scanner's flat-field correction sees it: each pixel against the light that
     falls on the paper there (dark ink takes a share of that light away; light ink adds to it)."""
     light = page_light(grey, dark, size=min(grey.shape) / PAGE_STROKES)
-    return np.clip((light - grey) / np.maximum(light, 0.05) if dark else grey - light, 0, 1)
+    return np.clip((light - grey) / np.maximum(light, DARKEST_LIGHT) if dark else grey - light, 0, 1)
 
 
 def page_light(grey: np.ndarray, dark: bool, size: float) -> np.ndarray:
@@ -124,7 +166,7 @@ def page_light(grey: np.ndarray, dark: bool, size: float) -> np.ndarray:
     scale = min(1.0, LIGHT_SIDE / min(grey.shape))
     small_shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
     small = np.asarray(Image.fromarray(grey.astype(np.float32)).resize(small_shape[::-1], Image.Resampling.BOX))
-    width = max(3, round(size * scale))
+    width = max(SMALLEST_WINDOW, round(size * scale))
     paper = ndimage.grey_closing(small, size=width) if dark else ndimage.grey_opening(small, size=width)
     paper = ndimage.uniform_filter(paper, size=width)
     return np.asarray(Image.fromarray(paper).resize(grey.shape[::-1], Image.Resampling.BILINEAR), dtype=np.float32)
@@ -137,7 +179,7 @@ def without_the_frame(ink: np.ndarray) -> np.ndarray:
     """A page's ink map without the frame (the sheet's edge, the desk, a shadow), where anything is left: the shapes
     that reach the photo's edge and run along it (the digit is written on the page, not across its edge; a stroke
     written close to the edge reaches it over a short stretch only)."""
-    shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=np.ones((3, 3)))
+    shapes, count = ndimage.label(ink > max(otsu_threshold(ink), MIN_INK * ink.max()), structure=CORNERS_TOUCH)
     framed = np.array(
         [label for label in np.setdiff1d(np.unique(border(shapes)), [0]) if along_the_edge(shapes == label)]
     )
@@ -161,13 +203,13 @@ def is_a_page(grey: np.ndarray) -> bool:
     much of the middle a bold digit fills (closing over its strokes would smear them into the edges' light)."""
     if min(grey.shape) < PAGE_SIDE or uneven(border(grey)) <= UNEVEN_LIGHT:
         return False
-    light = page_light(grey, ink_is_dark(grey, paper_level(grey)), size=max(grey.shape) / 2)
+    light = page_light(grey, ink_is_dark(grey, paper_level(grey)), size=max(grey.shape) / EDGE_STROKES)
     return bool(uneven(border(light)) > UNEVEN_LIGHT)
 
 
 def uneven(levels: np.ndarray) -> float:
-    """How much `levels` vary: from their 10th to their 90th percentile."""
-    low, high = np.percentile(levels, [10, 90])
+    """How much `levels` vary: from their LOW_PERCENTILE to their HIGH_PERCENTILE."""
+    low, high = np.percentile(levels, [LOW_PERCENTILE, HIGH_PERCENTILE])
     return float(high - low)
 
 
@@ -192,7 +234,7 @@ def sheet_of_paper(grey: np.ndarray) -> np.ndarray | None:
         or touched_edges(rows, columns, grey.shape) > 1  # the bright side of a page lit from one side
     ):
         return None
-    inset = [max(1, (side.stop - side.start) // 30) for side in (rows, columns)]  # the sheet's own edge
+    inset = [max(1, (side.stop - side.start) // SHEET_EDGE) for side in (rows, columns)]
     return grey[rows.start + inset[0] : rows.stop - inset[0], columns.start + inset[1] : columns.stop - inset[1]]
 
 
@@ -206,7 +248,7 @@ def touched_edges(rows: slice, columns: slice, shape: tuple[int, int]) -> int:
 
 def otsu_threshold(values: np.ndarray) -> float:
     """The level that best splits `values` in [0, 1] into two groups (Otsu's method)."""
-    counts, edges = np.histogram(values, bins=256, range=(0, 1))
+    counts, edges = np.histogram(values, bins=OTSU_BINS, range=(0, 1))
     centres = (edges[:-1] + edges[1:]) / 2
     weight_low = np.cumsum(counts)
     weight_high = weight_low[-1] - weight_low
@@ -227,12 +269,12 @@ def digit_strokes(ink: np.ndarray) -> np.ndarray:
 def part_groups(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """The strokes' connected parts, and the groups of parts that lie within PART_GAP of the largest part's size of
     each other: (parts' labels, each part's group, the number of groups)."""
-    parts, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    parts, count = ndimage.label(strokes, structure=CORNERS_TOUCH)
     sizes = pixels_per_label(strokes, parts, count)
     largest = ndimage.find_objects(parts)[int(np.argmax(sizes))]
     gap = PART_GAP * max(side.stop - side.start for side in largest)
     near = within(strokes, gap / 2)
-    groups, group_count = ndimage.label(near, structure=np.ones((3, 3)))
+    groups, group_count = ndimage.label(near, structure=CORNERS_TOUCH)
     group_of_part = np.zeros(count + 1, int)
     group_of_part[parts[strokes]] = groups[strokes]
     return parts, group_of_part, group_count
@@ -295,10 +337,10 @@ def shapes_side_by_side(strokes: np.ndarray) -> int:
 
 def crop_to_digit(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ink of the digit alone (its strokes and their soft edges), cut to the box it fills, with its strokes."""
-    near = ndimage.binary_dilation(strokes, iterations=2)
+    near = ndimage.binary_dilation(strokes, iterations=SOFT_EDGE)
     digit = np.where(near, ink, 0)
-    box = ink_box(digit, above=0.05)
-    strength = np.percentile(ink[strokes], 90)  # a pencil's or chalk's strokes count as full ink, as MNIST's do
+    box = ink_box(digit, above=FAINT_INK)
+    strength = np.percentile(ink[strokes], FULL_INK_PERCENTILE)
     return np.clip(digit[box] / strength, 0, 1), strokes[box]
 
 
@@ -326,19 +368,19 @@ def pen_of_mnist_width(digit: np.ndarray, strokes: np.ndarray) -> np.ndarray:
 
 def thinner(digit: np.ndarray, by: float) -> np.ndarray:
     """The digit's strokes worn down by `by` pixels on each side (a grey erosion by a disc), cut to its box again."""
-    if by < 0.5:
+    if by < LEAST_WEAR:
         return digit
     reach = math.ceil(by)
     down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
     worn = ndimage.grey_erosion(digit, footprint=down**2 + across**2 <= by**2)
-    return worn[ink_box(worn, above=0.05)] if worn.max() > 0.05 else digit
+    return worn[ink_box(worn, above=FAINT_INK)] if worn.max() > FAINT_INK else digit
 
 
 def stroke_width(strokes: np.ndarray) -> float:
     """The strokes' width in pixels: their area over half their outline. A pencil's or chalk's grain (paper dotted
     through a stroke, ragged edges) is no outline: the width is also measured with the strokes smoothed (each pixel
     as most of the 5x5 around it), and the wider of the two is theirs (smoothing only thins a clean thin line)."""
-    solid = ndimage.uniform_filter(strokes.astype(np.float32), size=5) > 0.5
+    solid = ndimage.uniform_filter(strokes.astype(np.float32), size=GRAIN_WINDOW) > GRAIN_MAJORITY
     return max(area_over_half_outline(strokes), area_over_half_outline(solid))
 
 

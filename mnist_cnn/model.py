@@ -21,6 +21,7 @@ from mnist_cnn.files import atomic_path
 
 MODEL_NAME = "mnist_cnn"
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+# Images predicted in one batch: large enough to keep a CPU busy, small enough for any GPU's memory.
 INFERENCE_BATCH = 1024
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,8 @@ def is_mnist_classifier(model: keras.Model) -> bool:
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """The model's class probabilities for a batch of (N, 28, 28, 1) images.
 
-    Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, which makes one image take
-    about 50 ms instead of 1 ms.
+    Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, many times slower for one
+    image.
     """
     if len(images) <= batch_size and backend.predicts_on_batch_correctly(model):
         return keras.ops.convert_to_numpy(model.predict_on_batch(images))

@@ -5,12 +5,10 @@ A `keras.utils.PyDataset` of NumPy arrays, which `model.fit` takes on TensorFlow
 drawn from a random generator seeded by (seed, epoch, batch), so that a seeded run is the same run on every try,
 whatever order the batches are prepared in. Training takes them where images are augmented (input_pipeline "auto", the
 `accurate` recipe) or where they are asked for ("batches"); otherwise Keras takes the arrays themselves, as in the seed:
-on TensorFlow, a PyDataset goes through `tf.data.Dataset.from_generator`, which cost a third of the speed.
+on TensorFlow a PyDataset goes through `tf.data.Dataset.from_generator`, which is slower.
 
-Why not Keras' RandomTranslation and RandomRotation layers: inside the model on JAX they made an H100 epoch take
-over a minute instead of 0.7 s, and called on each batch outside the model they cost 13 ms a batch on TensorFlow,
-20 ms on JAX and 117 ms on PyTorch on a 2-core CPU. SciPy's affine_transform, one image at a time, costs 5 ms a batch
-of 128 on any backend.
+Images are moved with SciPy's affine_transform rather than Keras' RandomTranslation and RandomRotation layers, which
+are many times slower on JAX and PyTorch, inside the model or out.
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnist_cnn.calibration import reliability_bins
+from mnist_cnn.calibration import RELIABILITY_BINS, reliability_bins
 from mnist_cnn.explain import Explanation
 from mnist_cnn.files import atomic_path
+
+# A map this close to flat everywhere is drawn grey, not its noise stretched to full colour.
+FLAT_MAP = 1e-6
 
 
 def plot_digits(
@@ -68,7 +71,7 @@ def plot_confusion_matrix(matrix: np.ndarray) -> Figure:
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title("Confusion matrix (test set)")
-    threshold = matrix.max() / 2
+    threshold = matrix.max() / 2  # counts on the darker half of the colour scale are written in white
     for true in range(size):
         for predicted in range(size):
             count = matrix[true, predicted]
@@ -78,7 +81,9 @@ def plot_confusion_matrix(matrix: np.ndarray) -> Figure:
     return figure
 
 
-def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15, title: str | None = None) -> Figure:
+def plot_reliability(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS, title: str | None = None
+) -> Figure:
     """A reliability diagram: the predictions grouped by their confidence, each group's accuracy as a bar beside the
     diagonal a calibrated model follows (of the digits called at 90%, 90% right), and below, how many predictions
     each group holds (log scale). The title gives the expected calibration error over the same groups."""
@@ -116,7 +121,7 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
 def map_picture(digit: np.ndarray, heat: np.ndarray, scale: int = 10) -> np.ndarray:
     """An RGB picture (uint8) of a 28x28 digit under its occlusion map, enlarged `scale` times with square pixels:
     red where the ink speaks for the digit, blue against, grey where it changes nothing."""
-    limit = max(float(np.abs(heat).max()), 1e-6)
+    limit = max(float(np.abs(heat).max()), FLAT_MAP)
     colours = plt.get_cmap("bwr")((heat / limit + 1) / 2)[..., :3]
     grey = np.repeat(np.squeeze(digit)[..., np.newaxis], 3, axis=2)
     blended = 0.5 * grey + 0.5 * colours
@@ -131,7 +136,7 @@ def plot_explanation(explanation: Explanation, original: np.ndarray | None = Non
     for axis, (name, image) in zip(axes, panels, strict=False):
         axis.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
         axis.set_title(name, fontsize=10)
-    limit = max(float(np.abs(explanation.maps).max()), 1e-6)  # one colour scale for both maps
+    limit = max(float(np.abs(explanation.maps).max()), FLAT_MAP)  # one colour scale for both maps
     for axis, digit, heat in zip(axes[len(panels) :], explanation.top_classes, explanation.maps, strict=True):
         axis.imshow(explanation.image.squeeze(), cmap="gray", vmin=0, vmax=1)
         axis.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)

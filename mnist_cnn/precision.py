@@ -1,11 +1,9 @@
 """The numeric precision of training: float32, or mixed precision where the hardware runs it natively.
 
-Mixed precision (Keras' `mixed_bfloat16` and `mixed_float16` policies) computes in 16 bits and keeps the weights in
-float32. "auto" picks bfloat16 on CPUs with native bfloat16 instructions (AVX512_BF16 or AMX); on GPUs float16 where
-float16 is the only way to the tensor cores (compute capability 7.x: V100, Colab's T4), and float32 from 8.0 on
-(A100, H100), whose tensor cores run float32 matrix products as TF32: for this small network the 16-bit gain is small
-there and costs compile time (on an H100 with Keras/JAX: 76,000 against 71,000 images/s, and a first epoch of 16 s
-against 6.5 s); float32 elsewhere.
+Mixed precision (Keras' `mixed_bfloat16` and `mixed_float16`) computes in 16 bits and keeps the weights in float32.
+"auto" picks bfloat16 on CPUs with native bfloat16 instructions, float16 on GPUs whose tensor cores take no float32
+(compute capability 7.x), and float32 elsewhere: from 8.0 on, tensor cores run float32 as TF32, and 16 bits gain this
+small network little for a slower first compile (docs/backends-and-gpus.md, "Precision").
 """
 
 from __future__ import annotations
@@ -18,7 +16,9 @@ import keras
 
 from mnist_cnn import backend
 
+# /proc/cpuinfo's flags of native bfloat16 arithmetic.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# The first GPUs with tensor cores (float16 only), and the first whose tensor cores also run float32 (as TF32).
 TENSOR_CORE_CAPABILITY = (7, 0)
 TF32_CAPABILITY = (8, 0)
 

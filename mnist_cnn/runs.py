@@ -1,17 +1,19 @@
-"""The run folder: what a training run with an output folder keeps there, and how it resumes as the same run.
+"""The run folder: what a training run with a workdir keeps there, and how it resumes as the same run.
 
 model.keras    the trained (and calibrated) model        history.json   each epoch's losses and accuracies
 best.keras     the epoch with the best validation score  results.json   settings, test scores, timings
 epochs.csv     the log of each finished epoch            run.json       an unfinished run's settings
 backup/        the weights of the last two epochs (RunBackup): what a stopped run resumes from, until it is saved
 .replacement/  a run that is to replace the finished one (--replace), with the same files: moved in once saved
+
+`RunFolder` owns the folder: its lock, and starting, resuming, restarting, replacing and saving its run; the states
+it goes through are drawn in docs/run-folder.md. The callbacks here keep a run safe on disk while it trains.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import logging
@@ -20,19 +22,20 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import keras
 
-from mnist_cnn.config import Config
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, locked_folder, naming, write_json
 from mnist_cnn.model import save_model
 
-if TYPE_CHECKING:
-    from mnist_cnn.train import RunResult
-
 logger = logging.getLogger(__name__)
+
+MOVING = "moving.json"  # in .replacement: the names of the files being moved in, while they are
+
+
+class RunConflictError(MnistCnnError):
+    """A run folder holds a run that this one may not resume nor replace, or is in use."""
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -56,8 +59,8 @@ class EpochLog(keras.callbacks.Callback):
 class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras' ModelCheckpoint of the best model so far, written to a temporary file and then renamed.
 
-    It saves at epoch ends only, so Keras may send the next step before each batch's end is reported (`async_safe`):
-    a callback that is not async-safe makes every step wait for the one before, on a GPU most of the time.
+    It saves at epoch ends only, so it lets Keras send the next step before a batch's end is reported (`async_safe`:
+    see docs/run-folder.md, "Callbacks").
     """
 
     async_safe = True
@@ -156,11 +159,9 @@ class RunBackup(keras.callbacks.Callback):
 
 @dataclass
 class RunFiles:
-    """Where a run with an output folder keeps its files. A run that `replaces` a finished one keeps them in the
-    finished run's `replacement` folder until it is saved."""
+    """Where a run keeps its files in `folder` (a run folder, or its replacement folder)."""
 
     folder: Path
-    replaces: RunFiles | None = None
 
     model: Path = field(init=False)
     best_model: Path = field(init=False)
@@ -197,6 +198,12 @@ class RunFiles:
         """Whether the folder holds a run that was saved to the end."""
         return self.model.exists() and not self.unfinished
 
+    @property
+    def elapsed_s(self) -> float:
+        """The training time of the epochs logged so far: what a resumed run's clock goes on from."""
+        history = read_epoch_log(self.epoch_log) if self.epoch_log.exists() else {}
+        return history.get("elapsed_s", [0.0])[-1]
+
     def discard_unfinished(self) -> None:
         """Forget an interrupted run, so that the next one starts afresh."""
         shutil.rmtree(self.backup, ignore_errors=True)
@@ -211,25 +218,129 @@ class RunFiles:
             path.unlink(missing_ok=True)
         shutil.rmtree(self.replacement, ignore_errors=True)
 
-    def move_in(self, new: RunFiles) -> None:
-        """Make the finished run in `new` (this folder's replacement) the folder's run, by renames: each of its files
-        takes the place of the old run's, model.keras last, and the old run's files it has not (best.keras, where it
-        validated on nothing) are removed. The list of what moves is written first, so that a move interrupted half
-        way is finished by the next run (`start_run`)."""
-        moving = new.folder / "moving.json"
+    def settings_changed(self, settings: dict) -> list[str]:
+        """How the settings of the unfinished run here differ from `settings`, one "name old -> new" each."""
+        if not (self.unfinished and self.run_config.exists()):
+            return []
+        earlier = json.loads(self.run_config.read_text())
+        return [
+            f"{name} {earlier.get(name)!r} -> {value!r}"
+            for name, value in settings.items()
+            if earlier.get(name) != value
+        ]
+
+    def resume_or_begin(self, settings: dict) -> None:
+        """Resume the unfinished run here, or begin a new one (its settings in run.json, leftovers removed); an
+        unfinished run with other settings is a RunConflictError, and is left as it was."""
+        differences = self.settings_changed(settings)
+        if differences:
+            raise RunConflictError(
+                f"{self.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
+                "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
+            )
+        if not self.unfinished:
+            self.discard()  # what an earlier run left half done, before it made its backup
+            write_json(self.run_config, settings)
+
+    def save(self, model: keras.Model, history: dict, results: dict) -> None:
+        """Write the model, history.json and results.json of the finished run, each atomically, and drop its backup
+        and run.json: the run is then finished."""
+        save_model(model, self.model)
+        write_json(self.history, history)
+        write_json(self.results, results)
+        shutil.rmtree(self.backup, ignore_errors=True)
+        self.run_config.unlink(missing_ok=True)
+
+
+@dataclass
+class RunFolder:
+    """A run folder, and what to do with the run it holds: an unfinished run is resumed; a finished one is kept
+    (RunConflictError) unless `replace` (the new run trains beside it, in .replacement, and takes its place once
+    saved, so that a replacement that fails leaves the finished run whole) or `restart` (whatever run is there is
+    discarded first). See docs/run-folder.md for its states."""
+
+    path: Path
+    restart: bool = False
+    replace: bool = False
+
+    files: RunFiles = field(init=False)
+    replacement: RunFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.files = RunFiles(self.path)
+        self.replacement = RunFiles(self.files.replacement)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder for this process while the block runs, so that two runs never write into one folder
+        (`files.locked_folder`: a killed run never leaves it locked)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunConflictError(f"{self.path}: exists and is not a folder: choose another --output")
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(locked_folder(self.path))
+            except BlockingIOError:
+                raise RunConflictError(
+                    f"{self.path} is in use by another training run: wait for it to end, or choose another --output"
+                ) from None
+            yield
+
+    def start_run(self, settings: dict) -> RunFiles:
+        """Get the folder ready for a run with these settings: finish moving in a saved replacement, discard the run
+        there (`restart`), then resume or begin the run, or its replacement (`replace`). Return where it writes."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if (self.replacement.folder / MOVING).exists() or self.replacement.finished:
+            self.move_in_replacement()  # saved, then interrupted before it was all moved in
+        if self.restart:
+            self.files.discard()
+        if not self.files.finished:
+            shutil.rmtree(self.replacement.folder, ignore_errors=True)  # nothing left to replace
+            self.files.resume_or_begin(settings)
+            return self.files
+        if not self.replace:
+            raise RunConflictError(
+                f"{self.path} holds a finished run ({self.files.model.name}): --replace trains a new one to take its "
+                "place, --restart discards it, or choose another --output"
+            )
+        return self.start_replacement(settings)
+
+    def start_replacement(self, settings: dict) -> RunFiles:
+        """Resume or begin the run that is to replace the finished one; an interrupted replacement with other
+        settings is discarded (this one takes its place). Return its files."""
+        self.replacement.folder.mkdir(exist_ok=True)
+        differences = self.replacement.settings_changed(settings)
+        if differences:
+            logger.warning(
+                f"note: an interrupted replacement with other settings ({'; '.join(differences)}) starts over"
+            )
+            self.replacement.discard_unfinished()
+        self.replacement.resume_or_begin(settings)
+        return self.replacement
+
+    def save_run(self, files: RunFiles, model: keras.Model, history: dict, results: dict) -> RunFiles:
+        """Save the finished run in `files` (what start_run returned); a replacement then takes the finished run's
+        place. Return the files of the folder's run."""
+        files.save(model, history, results)
+        if files.folder == self.replacement.folder:
+            self.move_in_replacement()
+        return self.files
+
+    def move_in_replacement(self) -> None:
+        """Make the saved replacement the folder's run, by renames: each of its files takes the place of the old
+        run's, model.keras last, and the old run's files it has not (best.keras, where it validated on nothing) are
+        removed. The list of what moves is written first, so that a move interrupted half way is finished by the
+        next run (`start_run`)."""
+        moving = self.replacement.folder / MOVING
         if not moving.exists():
-            write_json(moving, [path.name for path in new.saved_files if path.exists()])
+            write_json(moving, [path.name for path in self.replacement.saved_files if path.exists()])
         names = json.loads(moving.read_text())
-        for source, target in zip(new.saved_files, self.saved_files, strict=True):
+        for source, target in zip(self.replacement.saved_files, self.files.saved_files, strict=True):
             if source.name not in names:
                 target.unlink(missing_ok=True)
             elif source.exists():
                 os.replace(source, target)
-        shutil.rmtree(new.folder)
-
-
-class RunConflictError(MnistCnnError):
-    """An output folder holds an unfinished run with other settings than the run asked for."""
+        shutil.rmtree(self.replacement.folder)
 
 
 def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Callback]:
@@ -267,114 +378,3 @@ def read_epoch_log(path: Path) -> dict[str, list[float]]:
     rows = read_epoch_rows(path)
     epochs = [rows[epoch] for epoch in sorted(rows)]
     return {key: [row[key] for row in epochs] for key in epochs[0]} if epochs else {}
-
-
-@contextlib.contextmanager
-def run_lock(files: RunFiles | None) -> Iterator[None]:
-    """Hold the run folder for this process while the block runs, so that two runs never write into one folder
-    (`files.locked_folder`: a killed run never leaves it locked)."""
-    if files is None:
-        yield
-        return
-    if files.folder.exists() and not files.folder.is_dir():
-        raise RunConflictError(f"{files.folder}: exists and is not a folder: choose another --output")
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(locked_folder(files.folder))
-        except BlockingIOError:
-            raise RunConflictError(
-                f"{files.folder} is in use by another training run: wait for it to end, or choose another --output"
-            ) from None
-        yield
-
-
-def start_run(
-    files: RunFiles, settings: dict, restart: bool = False, replace_finished: bool = False
-) -> tuple[RunFiles, float]:
-    """Get an output folder ready for a run with these settings; return where the run is to keep its files, and the
-    training time of its part done already.
-
-    An unfinished run there with the same settings is resumed; with other settings, RunConflictError names what
-    differs and leaves it untouched. A finished run there is kept (RunConflictError) unless `replace_finished`: the
-    new run then trains in the folder's replacement folder, and the finished run stays whole, to be used, until
-    `save_run` has saved the new one and moved it in. An interrupted replacement is resumed by the next with the same
-    settings, or started again by one with others. `restart` discards whatever run is there, finished or not.
-    """
-    files.folder.mkdir(parents=True, exist_ok=True)
-    replacement = RunFiles(files.replacement, replaces=files)
-    if (replacement.folder / "moving.json").exists() or replacement.finished:
-        files.move_in(replacement)  # saved, then interrupted before it was all moved in: finish the move
-    if restart:
-        files.discard()
-    if not files.finished:
-        shutil.rmtree(files.replacement, ignore_errors=True)  # nothing left to replace
-        return files, resumed_time(files, settings)
-    if not replace_finished:
-        raise RunConflictError(
-            f"{files.folder} holds a finished run ({files.model.name}): --replace trains a new one to take its place, "
-            "--restart discards it, or choose another --output"
-        )
-    replacement.folder.mkdir(exist_ok=True)
-    differences = other_settings(replacement, settings)
-    if differences:  # an interrupted replacement with other settings: this one takes its place
-        logger.warning(f"note: an interrupted replacement with other settings ({'; '.join(differences)}) starts over")
-        replacement.discard_unfinished()
-    return replacement, resumed_time(replacement, settings)
-
-
-def other_settings(files: RunFiles, settings: dict) -> list[str]:
-    """How the settings of the unfinished run in `files` differ from `settings`, one "name old -> new" each."""
-    if not (files.unfinished and files.run_config.exists()):
-        return []
-    earlier = json.loads(files.run_config.read_text())
-    return [
-        f"{name} {earlier.get(name)!r} -> {value!r}" for name, value in settings.items() if earlier.get(name) != value
-    ]
-
-
-def resumed_time(files: RunFiles, settings: dict) -> float:
-    """Ready `files` for a run with `settings`: the training time of its unfinished run, resumed, or 0 for a new run.
-    An unfinished run with other settings is a RunConflictError, and is left as it was."""
-    differences = other_settings(files, settings)
-    if differences:
-        raise RunConflictError(
-            f"{files.folder} holds an unfinished run with other settings ({'; '.join(differences)}). Resume it "
-            "with the same settings as before, or start afresh: --restart discards it, or choose another --output."
-        )
-    if not files.unfinished:
-        files.discard()  # what an earlier run left half done, before it made its backup
-        write_json(files.run_config, settings)
-        return 0.0
-    history = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
-    return history.get("elapsed_s", [0.0])[-1]
-
-
-def save_run(result: RunResult, config: Config) -> RunFiles:
-    """Write the model, history and results of a finished run, each atomically, and drop the backup; a replacement
-    then takes the finished run's place. Return the files of the folder where the run now is."""
-    files = result.files
-    save_model(result.model, files.model)
-    write_json(files.history, result.history)
-    write_json(
-        files.results,
-        {
-            "config": dataclasses.asdict(config),
-            "train_images": result.train_size,
-            "validation_images": result.validation_size,
-            "precision": result.precision,
-            "backend": result.backend,
-            "devices": result.devices,
-            "trained_config": dataclasses.asdict(result.trained_config),
-            "temperature": result.temperature,
-            "test_loss": result.test_loss,
-            "test_accuracy": result.test_accuracy,
-            "test_calibration_error": result.test_calibration_error,
-            "timings_s": result.timings,
-        },
-    )
-    shutil.rmtree(files.backup, ignore_errors=True)
-    files.run_config.unlink(missing_ok=True)
-    if files.replaces is None:
-        return files
-    files.replaces.move_in(files)
-    return files.replaces

@@ -1,16 +1,18 @@
 """Training and evaluating the model: small functions, from one compile to a whole run with its files.
 
-`train_and_evaluate` is what the command line and the notebook call; the pieces below it can be used alone. The run
-folder's bookkeeping (checkpoints, epoch log, resuming) is in `mnist_cnn.runs`.
+`train_and_evaluate` is what the command line and the notebook call: build, compile, fit, calibrate, evaluate, each a
+function that can be used alone. The run folder (checkpoints, epoch log, resuming, replacing) is `mnist_cnn.runs`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.model import build_model, predict_probabilities
 from mnist_cnn.pipeline import TrainingBatches
 from mnist_cnn.precision import precision_policy
-from mnist_cnn.runs import RunFiles, read_epoch_log, run_callbacks, run_lock, save_run, start_run
+from mnist_cnn.runs import RunFiles, RunFolder, read_epoch_log, run_callbacks
 
 
 class TensorBoardError(MnistCnnError):
@@ -40,7 +42,6 @@ OPTIMIZER_CLASSES = {
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,
 }
-STAGES = ("load", "build", "train", "calibrate", "evaluate")
 
 
 def steps_per_epoch(config: Config, train_size: int) -> int:
@@ -76,6 +77,24 @@ def compile_model(model: keras.Model, config: Config, train_size: int) -> keras.
     return model
 
 
+def fit_arguments(config: Config, train: Split, validation: Split | None = None) -> dict:
+    """The keyword arguments `fit` gives Keras' `model.fit`: the images and labels with the batch size (or the
+    package's batches), the epochs and the validation data."""
+    x, y = train
+    if config.steps_per_epoch is not None:
+        x, y = x[: config.steps_per_epoch * config.batch_size], y[: config.steps_per_epoch * config.batch_size]
+    if config.feeds_batches:
+        inputs = {"x": TrainingBatches((x, y), config), "shuffle": False}  # It shuffles, the same on every backend.
+    else:
+        inputs = {"x": x, "y": y, "batch_size": config.batch_size}
+    return {
+        **inputs,
+        "epochs": config.epochs,
+        "validation_data": validation,
+        "validation_batch_size": config.batch_size,
+    }
+
+
 def fit(
     model: keras.Model,
     train: Split,
@@ -85,21 +104,7 @@ def fit(
     verbose: str | int = "auto",
 ) -> keras.callbacks.History:
     """Train a compiled model on `train`; report loss and accuracy on `validation` after each epoch if given."""
-    x, y = train
-    if config.steps_per_epoch is not None:
-        x, y = x[: config.steps_per_epoch * config.batch_size], y[: config.steps_per_epoch * config.batch_size]
-    if config.feeds_batches:
-        inputs = {"x": TrainingBatches((x, y), config), "shuffle": False}  # It shuffles, the same on every backend.
-    else:
-        inputs = {"x": x, "y": y, "batch_size": config.batch_size}
-    return model.fit(
-        **inputs,
-        epochs=config.epochs,
-        validation_data=validation,
-        validation_batch_size=config.batch_size,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    return model.fit(**fit_arguments(config, train, validation), callbacks=callbacks, verbose=verbose)
 
 
 def calibrate(model: keras.Model, validation: Split) -> float:
@@ -133,8 +138,8 @@ class InterruptibleTraining(keras.callbacks.Callback):
 
     On JAX the KeyboardInterrupt that Python raises on Ctrl-C can land inside NumPy's conversion of a JAX array, which
     swallows it, and training goes on. While training runs, Ctrl-C is also noted here, and the next batch's start
-    raises KeyboardInterrupt from our own code (at its start, not its end: a callback at batch ends makes Keras wait
-    for every step to finish before sending the next: on an H100 the seed recipe lost 28% of its speed).
+    raises KeyboardInterrupt from our own code (at its start: a callback at batch ends makes every step wait for the
+    last, docs/run-folder.md "Callbacks").
     """
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -193,14 +198,11 @@ class DivergedError(MnistCnnError):
     """Training gave a loss that is not a number: the weights are lost."""
 
 
-def check_converged(history: keras.callbacks.History, config: Config, files: RunFiles | None) -> None:
-    """Raise DivergedError where the training loss became NaN or infinite (Keras' TerminateOnNaN stopped it), after
-    discarding the run's backup, so that the next run starts afresh instead of resuming broken weights."""
+def check_converged(history: keras.callbacks.History, config: Config) -> None:
+    """Raise DivergedError where the training loss became NaN or infinite (StopOnNonFiniteLoss stopped it)."""
     losses = history.history.get("loss", [])
     if all(math.isfinite(loss) for loss in losses):
         return
-    if files is not None:
-        files.discard_unfinished()
     raise DivergedError(
         f"training diverged: the loss became {losses[-1]} in epoch {len(losses)}; nothing was saved. Try a lower "
         f"--learning-rate (this run's: {config.learning_rate:g})"
@@ -217,107 +219,142 @@ def tensorboard_callback(folder: str | Path) -> keras.callbacks.TensorBoard:
     return keras.callbacks.TensorBoard(str(folder))
 
 
+@contextlib.contextmanager
+def timed(stage: str, timings: dict[str, float]) -> Iterator[None]:
+    """Time the block as StopWatch's `stage` timer (`StopWatch.benchmark()` lists it) and put its seconds in
+    `timings`."""
+    StopWatch.start(stage)
+    try:
+        yield
+    finally:
+        StopWatch.stop(stage)
+    timings[stage] = float(StopWatch.get(stage, digits=4))
+
+
+def build(config: Config, train_size: int) -> tuple[keras.Model, str]:
+    """The compiled model, built in the config's precision; and that precision's name."""
+    with precision_policy(config.precision) as precision:
+        return compile_model(build_model(config), config, train_size), precision
+
+
+def training_callbacks(
+    files: RunFiles | None,
+    validates: bool,
+    tensorboard_dir: str | Path | None,
+    callbacks: list[keras.callbacks.Callback] | None,
+) -> list[keras.callbacks.Callback]:
+    """Ctrl-C, NaN and clock callbacks, TensorBoard's, the run folder's, then the caller's (which see their logs)."""
+    return [
+        InterruptibleTraining(),
+        StopOnNonFiniteLoss(),
+        ElapsedTime(files.elapsed_s if files is not None else 0.0),
+        *([tensorboard_callback(tensorboard_dir)] if tensorboard_dir is not None else []),
+        *(run_callbacks(files, validates) if files is not None else []),
+        *(callbacks or []),
+    ]
+
+
 def train_and_evaluate(
     config: Config,
     data: tuple[Split, Split],
-    output_dir: str | Path | None = None,
+    workdir: str | Path | RunFolder | None = None,
+    *,
     verbose: str | int = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
-    restart: bool = False,
     tensorboard_dir: str | Path | None = None,
-    replace_finished: bool = False,
+    load_s: float | None = None,
 ) -> RunResult:
-    """Seed, build, compile, train, calibrate and test; with `output_dir`, also save the model, history and results.
+    """Seed, build, compile, train, calibrate and test; with a `workdir`, also save the model, history and results.
 
     `config.validation_split` holds out the last part of the training data: the per-epoch curves, the best-epoch
     checkpoint and the temperature are chosen on it. The test set is scored once, at the end.
-    With `tensorboard_dir`, Keras' TensorBoard callback logs the losses, accuracies and learning rate of each epoch
-    there (`tensorboard --logdir DIR`). A run with an `output_dir` that was interrupted resumes from its last
-    finished epoch when called again with the same config and data (RunConflictError otherwise, unless `restart`).
-    A finished run in `output_dir` is kept (RunConflictError) unless `restart` (discarded first) or
-    `replace_finished`: the new run then trains beside it and takes its place only once saved, so that a replacement
-    that fails or is interrupted leaves the finished run whole (the next one resumes it). While the run lasts, no
-    other process can train into the same folder.
-    Stage timings are taken with cloudmesh-common's StopWatch (`StopWatch.benchmark()` prints them).
+    `workdir` is a run folder (a path, or a `RunFolder` saying whether to `restart` or `replace` a run there): an
+    interrupted run resumes from its last finished epoch when called again with the same config and data, and no
+    other process trains into it meanwhile. With `tensorboard_dir`, Keras' TensorBoard callback logs each epoch
+    there. `timings` holds the seconds of each stage this call took, and `load_s` (the data's loading) as "load".
     """
+    backend.keep_compilations()  # before anything compiles: JAX reads where to keep programs once
     train, test = data
     train, validation = split_validation(train, config.validation_split)
     keras.utils.set_random_seed(config.seed)
     devices = chosen_devices(config.devices)  # before the folder is touched: a count refused leaves it as it was
-    folder_files = RunFiles(output_dir) if output_dir is not None else None
-    with run_lock(folder_files):  # one folder, one run
-        files, earlier_s = None, 0.0
-        if folder_files is not None:
-            settings = {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
-            # With replace_finished, the files of a new run beside the finished one, until it is saved.
-            files, earlier_s = start_run(folder_files, settings, restart, replace_finished)
-        callbacks = [
-            InterruptibleTraining(),
-            StopOnNonFiniteLoss(),
-            ElapsedTime(earlier_s),
-            *([tensorboard_callback(tensorboard_dir)] if tensorboard_dir is not None else []),
-            *(run_callbacks(files, validates=validation is not None) if files is not None else []),
-            *(callbacks or []),
-        ]
-
-        StopWatch.start("build")
-        trained_config = scaled_for(config, len(devices))
-        with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
-            with precision_policy(config.precision) as precision:
-                model = compile_model(build_model(trained_config), trained_config, len(train[0]))
-            StopWatch.stop("build")
-
-            StopWatch.start("train")
-            history = fit(model, train, trained_config, validation=validation, callbacks=callbacks, verbose=verbose)
-            StopWatch.stop("train")
-            check_converged(history, config, files)
-
-            temperature = None
-            if config.calibrate:
-                StopWatch.start("calibrate")
-                temperature = calibrate(model, validation)
-                StopWatch.stop("calibrate")
-
-            StopWatch.start("evaluate")
-            report = evaluation_report(model, test)  # the test set's one pass through the model
-            StopWatch.stop("evaluate")
-
-        timings = stage_timings(calibrated=config.calibrate)
-        result = RunResult(
-            model=model,
-            history=history.history,
-            test_loss=report.loss,
-            test_accuracy=report.accuracy,
-            test_calibration_error=report.calibration_error,
-            report=report,
-            timings=timings,
-            train_size=len(train[0]),
-            validation_size=0 if validation is None else len(validation[0]),
-            precision=precision,
-            backend=backend.name(),
-            devices=devices,
-            trained_config=trained_config,
-            temperature=temperature,
-            files=files,
-        )
-        if files is not None:
-            result.history = read_epoch_log(files.epoch_log)
-            result.files = save_run(result, config)
+    timings = {"load": load_s} if load_s is not None else {}
+    if workdir is None:
+        fit_callbacks = training_callbacks(None, validation is not None, tensorboard_dir, callbacks)
+        return run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+    folder = workdir if isinstance(workdir, RunFolder) else RunFolder(workdir)
+    with folder.locked():  # one folder, one run
+        files = folder.start_run(run_settings(config, train, test))
+        fit_callbacks = training_callbacks(files, validation is not None, tensorboard_dir, callbacks)
+        try:
+            result = run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+        except DivergedError:
+            files.discard_unfinished()  # the next run starts afresh instead of resuming broken weights
+            raise
+        result.history = read_epoch_log(files.epoch_log)  # all its epochs, across resumptions
+        result.files = folder.save_run(files, result.model, result.history, saved_results(result, config))
         return result
 
 
-# The end time of the "load" timer already counted in a run: a later run that loads no data of its own has no load.
-_counted_load_end: float | None = None
+def run_settings(config: Config, train: Split, test: Split) -> dict:
+    """What a run must have the same of to be resumed: its config and the sizes of its data (run.json)."""
+    return {**dataclasses.asdict(config), "train_images": len(train[0]), "test_images": len(test[0])}
 
 
-def stage_timings(calibrated: bool) -> dict[str, float]:
-    """The seconds each stage of the run took, from StopWatch, which keeps the timers of every run in the process:
-    "load" only where data was loaded for this run, "calibrate" only where this run calibrated."""
-    global _counted_load_end
-    timed = StopWatch.keys()
-    stages = [stage for stage in STAGES if stage in timed and (calibrated or stage != "calibrate")]
-    load_end = StopWatch.timer_end.get("load")
-    if "load" in stages and load_end == _counted_load_end:
-        stages.remove("load")
-    _counted_load_end = load_end
-    return {stage: float(StopWatch.get(stage, digits=4)) for stage in stages}
+def run_stages(
+    config: Config,
+    splits: tuple[Split, Split | None, Split],
+    devices: list[str],
+    callbacks: list[keras.callbacks.Callback],
+    verbose: str | int,
+    timings: dict[str, float],
+) -> RunResult:
+    """Build, compile, fit, calibrate and evaluate on the (train, validation, test) `splits`, timing each stage."""
+    train, validation, test = splits
+    trained_config = scaled_for(config, len(devices))
+    with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
+        with timed("build", timings):
+            model, precision = build(trained_config, len(train[0]))
+        with timed("train", timings):
+            history = fit(model, train, trained_config, validation, callbacks, verbose)
+        check_converged(history, config)
+        temperature = None
+        if config.calibrate:
+            with timed("calibrate", timings):
+                temperature = calibrate(model, validation)
+        with timed("evaluate", timings):
+            report = evaluation_report(model, test)  # the test set's one pass through the model
+    return RunResult(
+        model=model,
+        history=history.history,
+        test_loss=report.loss,
+        test_accuracy=report.accuracy,
+        test_calibration_error=report.calibration_error,
+        report=report,
+        timings=timings,
+        train_size=len(train[0]),
+        validation_size=0 if validation is None else len(validation[0]),
+        precision=precision,
+        backend=backend.name(),
+        devices=devices,
+        trained_config=trained_config,
+        temperature=temperature,
+    )
+
+
+def saved_results(result: RunResult, config: Config) -> dict:
+    """What results.json holds: the settings asked for and trained with, the data's sizes, test scores, timings."""
+    return {
+        "config": dataclasses.asdict(config),
+        "train_images": result.train_size,
+        "validation_images": result.validation_size,
+        "precision": result.precision,
+        "backend": result.backend,
+        "devices": result.devices,
+        "trained_config": dataclasses.asdict(result.trained_config),
+        "temperature": result.temperature,
+        "test_loss": result.test_loss,
+        "test_accuracy": result.test_accuracy,
+        "test_calibration_error": result.test_calibration_error,
+        "timings_s": result.timings,
+    }

@@ -1,9 +1,8 @@
 """Write tests/data/reading-model.keras: the model the tests of reading image files score with.
 
-Those tests compare a model's answers on files with its answers on the same digits as arrays; with a model of the
-full recipe their answers hang on the reading, not on which digits a weak model happens to be unsure of (the quick
-model trained in the suite changed its answers with the number of threads). Made from a run of the default recipe
-on the full MNIST, its weights only, in float32 (an uncompiled copy has no optimizer to save: a third of the size):
+Those tests compare a model's answers on files with its answers on the same digits as arrays: with a model of the
+full recipe those answers hang on the reading alone (tests/data/README.md says why and how it was made). Made from a
+run of the default recipe on the full MNIST, its weights only, in float32 (an uncompiled copy has no optimizer):
 
     mnist-cnn train --recipe fast --data ../shared/data --output runs/reading-model
     python scripts/build_reading_model.py runs/reading-model/model.keras

@@ -49,8 +49,7 @@ def sample_data():
 @pytest.fixture(scope="session")
 def trained_run(sample_data, tmp_path_factory):
     """QUICK_CONFIG trained on the sample once per test session: under pytest-xdist, the first worker to ask trains
-    and saves it in the folder all workers share, and the others read the run it saved (a quarter of a minute of
-    training saved)."""
+    and saves it in the folder all workers share, and the others read the run it saved instead of training again."""
     from mnist_cnn.train import train_and_evaluate
 
     base = tmp_path_factory.getbasetemp()

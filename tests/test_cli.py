@@ -26,8 +26,8 @@ from PIL import Image
 
 import mnist_cnn
 from mnist_cnn import commands, data
-from mnist_cnn.cli import CHOICES, FIELD_HELP, build_parser, config_from, main
-from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
+from mnist_cnn.cli import build_parser, config_from, main
+from mnist_cnn.config import CHOICES, DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.model import build_model, load_model, save_model
 
 from conftest import MEMBER_PROBABILITIES, constant_model
@@ -112,10 +112,24 @@ def test_train_help_gives_each_recipes_value_of_each_hyperparameter(capsys, monk
         assert text.index(f"{DEFAULT_RECIPE}: ") < min(others), text
 
 
-def test_every_hyperparameter_is_described_and_units_are_given(capsys, monkeypatch):
-    assert set(FIELD_HELP) == {field.name for field in dataclasses.fields(Config)}
+def test_every_hyperparameter_has_a_flag_whose_help_is_its_fields_description(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     _, out, _ = run(["train", "--help"], capsys)
+    _, summary_out, _ = run(["summary", "--help"], capsys)
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        text = flag_help(out, flag)
+        assert field.metadata["help"] in text, field.name
+        if "range" in field.metadata:  # and the values it accepts, as Config's errors say them
+            assert f"; {field.metadata['range']} (default: " in text, text
+        if field.name in ("filters", "kernel_size", "pool_size"):  # summary's flags: the same words
+            assert field.metadata["help"] in flag_help(summary_out, flag)
+
+
+def test_every_hyperparameter_is_described_and_units_are_given(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    _, out, _ = run(["train", "--help"], capsys)
+    assert "90% answer" in flag_help(out, "--calibrate")  # a % in a description is no format for argparse
     assert "fraction of a full turn" in flag_help(out, "--max-rotation")
     assert "fraction of their side" in flag_help(out, "--max-shift")
     assert "in epochs" in flag_help(out, "--warmup-epochs")
@@ -162,6 +176,14 @@ def test_argument_errors_are_the_parsers_and_name_the_argument(args, message, ca
     assert status == 2 and out == "" and err.rstrip().endswith(message)
 
 
+@pytest.mark.parametrize("before_the_command", [True, False], ids=["before", "after"])
+def test_the_backend_flag_is_read_once_with_the_others_before_or_after_the_command(before_the_command):
+    args = ["--backend", "jax", "train"] if before_the_command else ["train", "--backend", "jax"]
+    parsed = build_parser().parse_args([*args, "--epochs", "3"])
+    assert (parsed.backend, parsed.command, parsed.epochs) == ("jax", "train", 3)
+    assert not hasattr(build_parser().parse_args(["summary"]), "backend")  # unset: the backend's own defaults
+
+
 def test_top_takes_one_to_ten_digits():
     parser = build_parser()
     assert [parser.parse_args(["predict", "m.keras", "x.png", "--top", top]).top for top in ("1", "10")] == [1, 10]
@@ -190,10 +212,11 @@ def test_validation_split_0_turns_calibration_off_saying_so(capsys):
 
 def test_help_and_argument_errors_import_neither_keras_nor_a_backend():
     script = (
-        "import sys\nfrom mnist_cnn.cli import main\n"
+        "import sys\nfrom mnist_cnn.cli import build_parser, config_from, main\n"
         "for argv in (['--help'], ['train', '--help'], ['summary', '--help'], ['--version'], "
         "['train', '--optimizer', 'adamm'], ['train', '--batch-size', '0'], ['predict', 'm', 'x', '--top', '0']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "config_from(build_parser().parse_args(['--backend', 'torch', 'train', '--epochs', '3']))\n"
         f"print(sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules))\n"
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_environment())

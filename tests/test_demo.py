@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.own_digits import digit_crop, enlarged, pen_line
 from mnist_cnn.demo import launch_demo, predict_drawing
 from mnist_cnn.image_files import grey_levels
 from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.predict import predict_files
 
+from digit_kinds import digit_crop, enlarged, pen_line
+
 pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
 from gradio_client import Client, handle_file  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
 # Where the browser test leaves its screenshot, for the README (docs/demo.png), when asked.
 SCREENSHOT = os.environ.get("MNIST_CNN_DEMO_SCREENSHOT")
 

@@ -1,9 +1,11 @@
 """The steps of making a user's image MNIST-like (mnist_cnn.mnist_style), each on an image made for it."""
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from mnist_cnn.image_files import read_grey_image
 from mnist_cnn.mnist_style import (
     image_to_mnist,
     ink_under_page_light,
@@ -13,7 +15,11 @@ from mnist_cnn.mnist_style import (
     without_the_frame,
 )
 
-PAPER, INK = 0.96, 0.05
+from user_images import correlation_with, mnist_digit_as_photo, photo_of_paper
+
+# The grey levels of white paper and of a dark pen's ink.
+PAPER = 0.96
+INK = 0.05
 
 
 def ring(side: int, box: tuple[int, int, int, int], width: int) -> np.ndarray:
@@ -102,3 +108,104 @@ def test_a_thick_markers_strokes_are_worn_down_to_mnists_widest_and_its_loop_sta
     assert stroke_width(digit) <= 0.26 * 20
     hole = ndimage.label(~digit)[0] == ndimage.label(~digit)[0][14, 14]
     assert 20 <= hole.sum() <= 100
+
+
+def test_preprocessing_recovers_an_mnist_digit(raw_sample):
+    digit = raw_sample[1][0][0]
+    for style in ({"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("navy", "lightyellow")}):
+        grey = np.asarray(mnist_digit_as_photo(digit, **style).convert("L"), np.float32) / 255
+        restored = image_to_mnist(grey)[..., 0]
+        correlation = np.corrcoef(restored.ravel(), digit.ravel() / 255)[0, 1]
+        assert correlation > 0.8, style
+
+
+def test_preprocessed_digit_fits_20x20_and_is_centred_by_mass():
+    canvas = Image.new("L", (300, 120), 255)
+    ImageDraw.Draw(canvas).rectangle((20, 10, 60, 110), fill=0)  # a tall bar near the left edge
+    digit = image_to_mnist(np.asarray(canvas, np.float32) / 255)[..., 0]
+    assert digit.shape == (28, 28) and digit.max() == pytest.approx(1, abs=0.05)
+    rows, columns = np.nonzero(digit > 0.2)
+    assert rows.max() - rows.min() + 1 <= 20 and columns.max() - columns.min() + 1 <= 20
+    mass = digit.sum()
+    centre = ((digit.sum(axis=1) * np.arange(28)).sum() / mass, (digit.sum(axis=0) * np.arange(28)).sum() / mass)
+    assert centre == pytest.approx((14, 14), abs=1)
+
+
+def test_the_aspect_ratio_is_kept():
+    canvas = Image.new("L", (300, 200), 255)
+    ImageDraw.Draw(canvas).rectangle((50, 90, 250, 110), fill=0)  # a wide bar, 10 times wider than high
+    digit = image_to_mnist(np.asarray(canvas, np.float32) / 255)[..., 0]
+    rows, columns = np.nonzero(digit > 0.5)
+    height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+    assert width == 20 and height <= 4
+
+
+def test_mnist_digits_come_back_as_themselves(reading_model, raw_sample):
+    digits = raw_sample[1][0]
+    restored = np.stack([image_to_mnist(digit.astype(np.float32) / 255) for digit in digits])
+    originals = digits[..., np.newaxis].astype(np.float32) / 255
+    difference = np.abs(restored - originals).mean(axis=(1, 2, 3))
+    assert np.median(difference) < 0.01 and np.percentile(difference, 95) < 0.03
+    same = reading_model.predict_on_batch(restored).argmax(1) == reading_model.predict_on_batch(originals).argmax(1)
+    assert same.mean() >= 0.998
+
+
+def test_photos_of_paper_with_uneven_light_are_read_as_the_digit(raw_sample, tmp_path):
+    for index in range(5):
+        digit = raw_sample[1][0][index]
+        path = tmp_path / f"photo{index}.jpg"
+        photo_of_paper(digit, seed=index).save(path, quality=90)
+        restored = image_to_mnist(read_grey_image(path))[..., 0]
+        assert correlation_with(digit, restored) > 0.75, index
+
+
+def test_a_sheet_on_a_dark_desk_is_read_dark_on_light(raw_sample, tmp_path):
+    digit = raw_sample[1][0][0]
+    sheet = np.asarray(photo_of_paper(digit, sheet=(600, 450), digit_height=100).convert("L"), np.float32)
+    desk = np.full((900, 1200), 30, np.float32)  # the sheet fills a quarter of the frame
+    desk[225:675, 300:900] = sheet
+    Image.fromarray(desk.astype(np.uint8)).save(tmp_path / "desk.jpg", quality=90)
+    restored = image_to_mnist(read_grey_image(tmp_path / "desk.jpg"))[..., 0]
+    assert correlation_with(digit, restored) > 0.75
+
+
+def test_a_white_on_black_digit_filling_its_image_is_read(raw_sample, tmp_path):
+    for digit in raw_sample[1][0][:20]:  # bold zeros among them: the middle of the image is mostly ink
+        Image.fromarray(digit).resize((196, 196), Image.Resampling.BICUBIC).save(tmp_path / "digit.png")
+        restored = image_to_mnist(read_grey_image(tmp_path / "digit.png"))[..., 0]
+        assert correlation_with(digit, restored) > 0.75  # read, where it vanished ("no digit found")
+
+
+def test_a_speck_of_dust_in_a_tight_crop_is_not_the_digit(raw_sample):
+    digit = raw_sample[1][0][0]
+    rows, columns = np.flatnonzero(digit.max(axis=1) > 0), np.flatnonzero(digit.max(axis=0) > 0)
+    crop = digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]  # the digit touches every edge
+    big = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 6, crop.shape[0] * 6)), np.float32) / 255
+    grey = 1 - big
+    empty = np.argwhere(ndimage.distance_transform_edt(big < 0.05) > 6)
+    row, column = empty[len(empty) // 2]
+    grey[row - 2 : row + 2, column - 2 : column + 2] = 0  # a speck, inside the crop, away from the strokes
+    clean = image_to_mnist(1 - big)[..., 0]
+    assert correlation_with(clean * 255, image_to_mnist(grey)[..., 0]) > 0.9
+
+
+def test_a_broken_eight_is_one_digit_with_both_loops(caplog):
+    canvas = Image.new("L", (160, 240), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.ellipse((40, 20, 120, 100), outline=0, width=10)  # the loops do not touch: 10 pixels apart
+    draw.ellipse((30, 110, 130, 220), outline=0, width=10)
+    with caplog.at_level("WARNING", logger="mnist_cnn.mnist_style"):
+        digit = image_to_mnist(np.asarray(canvas, np.float32) / 255, "eight.png")[..., 0]
+    assert caplog.messages == []
+    columns = np.flatnonzero(digit.max(axis=0) > 0.5)
+    assert columns.max() - columns.min() + 1 <= 12  # both loops: twice as tall as wide, where one loop is round
+
+
+def test_several_digits_side_by_side_get_a_note(raw_sample, caplog):
+    first, second = (1 - np.asarray(mnist_digit_as_photo(raw_sample[1][0][index]).convert("L"), np.float32) / 255
+                      for index in (0, 1))  # fmt: skip
+    with caplog.at_level("WARNING", logger="mnist_cnn.mnist_style"):
+        image_to_mnist(1 - first, "one.png")
+        assert caplog.messages == []
+        image_to_mnist(1 - np.concatenate([first, second], axis=1), "two.png")
+    assert caplog.messages == ["note: two.png: 2 digit-like shapes side by side, read as one digit: crop it to one"]

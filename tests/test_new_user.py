@@ -24,12 +24,12 @@ from mnist_cnn.errors import DataError, ModelFileError
 from mnist_cnn.files import write_json
 from mnist_cnn.model import load_model, save_model
 from mnist_cnn.predict import predict_files
-from mnist_cnn.runs import RunFiles, run_lock
+from mnist_cnn.runs import RunFolder
 from mnist_cnn.train import DivergedError, check_converged
 
 QUICK = ["--dataset", "sample", "--epochs", "1", "--steps-per-epoch", "2"]
-# Another training run, as far as the folder is concerned: it holds the folder's lock, as run_lock takes it (without
-# importing Keras, which would take most of this test's time).
+# Another training run, as far as the folder is concerned: it holds the folder's lock, as RunFolder.locked takes it
+# (without importing Keras, which would take most of this test's time).
 HOLD_THE_FOLDER = """
 import sys, time
 from pathlib import Path
@@ -55,7 +55,7 @@ def test_a_second_run_in_the_same_folder_is_refused_and_a_killed_one_leaves_no_l
     finally:
         holder.kill()  # as a killed run dies: its lock goes with it
         holder.wait()
-    with run_lock(RunFiles(folder)):
+    with RunFolder(folder).locked():
         pass
 
 
@@ -119,7 +119,7 @@ def test_a_diverged_run_is_one_line_and_results_are_always_json(tmp_path):
         history = {"loss": [2.3, math.nan]}
 
     with pytest.raises(DivergedError, match=r"training diverged: the loss became nan in epoch 2; nothing was saved"):
-        check_converged(History(), config_for("seed"), None)
+        check_converged(History(), config_for("seed"))
     path = write_json(tmp_path / "results.json", {"test_loss": math.nan, "curve": [1.0, math.inf]})
     assert json.loads(path.read_text()) == {"test_loss": None, "curve": [1.0, None]}
 

@@ -1,12 +1,14 @@
-"""Your own digits, in CI: the shipped sample's test digits written as every kind of file of the benchmark
-(benchmarks/own_digits.py), read as `mnist-cnn predict` reads them, scored against the same digits as arrays."""
+"""Your own digits, in CI: the shipped sample's test digits written as every kind of file people make
+(tests/digit_kinds.py; benchmarks/own_digits.py measures the same at scale), read as `mnist-cnn predict` reads them,
+scored against the same digits as arrays."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.own_digits import KINDS, digit_crop, enlarged, pen_line, render_kind, sklearn_as_mnist
 from mnist_cnn.predict import predict_files
+
+from digit_kinds import KINDS, digit_crop, enlarged, pen_line, render_kind, sklearn_as_mnist
 
 PER_KIND = 40
 
