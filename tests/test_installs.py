@@ -17,6 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from mnist_cnn import installs
 from mnist_cnn.installs import InstallError, install_missing, missing_requirements
+from mnist_cnn.model import save_model
 
 from conftest import constant_model
 
@@ -100,19 +101,25 @@ def shell(monkeypatch, tmp_path):
 def test_the_tensorboard_cell_starts_tensorboard(shell, capfd):
     from tensorboard import manager
 
+    cell = cell_with("%tensorboard")
+    logdir = re.search(r"%tensorboard --logdir (\S+)", cell).group(1)
+    assert any(f'tensorboard_dir="{logdir}"' in source for source in cells())  # where the training logs
+    launching = [line for line in cell.splitlines() if line.startswith(("%", "install_missing", "from mnist_cnn.inst"))]
     before = {info.pid for info in manager.get_all()}
-    result = shell.run_cell(cell_with("%tensorboard"))
+    result = shell.run_cell("\n".join(launching))  # the cell without its training, which the notebook's run tests
     started = [info for info in manager.get_all() if info.pid not in before]
     for info in started:
         os.kill(info.pid, 15)
     printed = capfd.readouterr()
     assert result.success, result.error_in_exec
     assert "Failed to launch" not in printed.out + printed.err
-    assert len(started) == 1 and started[0].logdir == "runs/notebook/tensorboard"
+    assert len(started) == 1 and started[0].logdir == logdir
 
 
-def test_the_demo_cell_serves_the_page(shell):
-    shell.user_ns["saved_model"] = constant_model([0.1] * 10)
+def test_the_demo_cell_serves_the_page(shell, tmp_path):
+    output = re.search(r'^OUTPUT = "(.+)"', cell_with("OUTPUT = "), re.MULTILINE).group(1)
+    save_model(constant_model([0.1] * 10), tmp_path / output / "model.keras")  # the model the notebook trained
+    shell.user_ns["OUTPUT"] = output
     result = shell.run_cell(cell_with("launch_demo"))
     page = shell.user_ns.get("page")
     try:
