@@ -7,9 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
 END_S=${END_S:-570}  # seconds into the call by which all is done: the device call's timeout_s less 30
-EXERCISES_BEFORE_S=$((END_S - 90))
 SITE=${SITE:-/tmp/site}
-SMOKE=false && [[ " $* " == *" --smoke "* ]] && SMOKE=true  # a CPU check: no GPU asked for, no exercises
+SMOKE=false && [[ " $* " == *" --smoke "* ]] && SMOKE=true  # a CPU check: no GPU asked for
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$SITE:$PWD TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=jax  # no TensorFlow there
 {
@@ -19,15 +18,6 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$SITE:$PWD TF_CPP_MIN_LOG_LEVEL=3 KERAS_BAC
 print('jax', jax.__version__, jax.devices(), '| keras', keras.__version__)
 import torch; print('torch', torch.__version__, torch.cuda.is_available())
 assert jax.devices()[0].platform == 'gpu' and torch.cuda.is_available(), 'no GPU for JAX or PyTorch'" || $SMOKE || exit 3
-    # Measurements start until RESERVE s before the end: the last may run 60 s on, the exercises (long calls) 90 more.
-    RESERVE=$((END_S >= 400 ? 150 : 60))
-    python3 -m benchmarks.gpu.run --results "$OUT" --budget $((END_S - RESERVE - SECONDS)) "$@"
-    status=$?
-    # The notebook's exercises, seconds a step against the network as given, in what time is left (about a minute).
-    if ! $SMOKE && ((SECONDS < EXERCISES_BEFORE_S)) &&
-        python3 -m benchmarks.exercises --help 2>/dev/null | grep -q -- --steps; then
-        timeout $((END_S - SECONDS)) python3 -m benchmarks.exercises --data benchmarks/gpu/data \
-            --steps 50 --rounds 3 >"$OUT/gpu-exercises.jsonl"
-    fi
-    exit $status
+    # Measurements start until 60 s before the end: the last may run that long on.
+    python3 -m benchmarks.gpu.run --results "$OUT" --budget $((END_S - 60 - SECONDS)) "$@"
 } 2>&1 | tee "$OUT/gpu-run.log"
