@@ -16,6 +16,11 @@ SEVERAL_DEVICES_REFUSAL = None
 CACHE_MAX_BYTES = 512 * 2**20
 # Keep every program, however quickly it compiled: a small network's steps compile in under JAX's default second.
 CACHE_MIN_COMPILE_S = 0.0
+# The cache's settings beside its folder, each set unless the user set its variable.
+CACHE_SETTINGS = {
+    "jax_persistent_cache_min_compile_time_secs": CACHE_MIN_COMPILE_S,
+    "jax_compilation_cache_max_size": CACHE_MAX_BYTES,
+}
 
 
 def available_devices() -> list[str]:
@@ -57,10 +62,11 @@ def cache_folder() -> Path:
 
 
 def keep_compilations() -> None:
-    """Keep compiled programs in `cache_folder()`, so that a second run loads its step instead of compiling it again,
-    unless the user chose a cache folder (JAX_COMPILATION_CACHE_DIR). JAX reads this at its first compilation."""
-    if jax.config.jax_compilation_cache_dir is not None:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(cache_folder()))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_S)
-    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    """Keep every compiled program in `cache_folder()`, so that a second run loads its step instead of compiling it
+    again; each setting the user made (JAX_COMPILATION_CACHE_DIR and the others) is kept. JAX reads them at its first
+    compilation."""
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(cache_folder()))
+    for setting, value in CACHE_SETTINGS.items():
+        if setting.upper() not in os.environ:
+            jax.config.update(setting, value)
