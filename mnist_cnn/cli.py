@@ -29,6 +29,7 @@ from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
+from mnist_cnn.interrupts import TERMINATED_STATUS, Terminated, terminate_as_interrupt
 from mnist_cnn.quiet import DEBUG_VARIABLE, debugging
 
 # How a flag reads the value of a Config field of each type (bools are switches, choices names).
@@ -68,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return run_command(args)
+        with terminate_as_interrupt():  # SIGTERM (kill, a scheduler) stops a command as Ctrl-C does
+            return run_command(args)
     except MnistCnnError as error:
         print(f"error: {error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        output = getattr(args, "output", None)
-        resume = f"; run the same command to resume from the last finished epoch saved in {output}" if output else ""
-        print(f"interrupted{resume}", file=sys.stderr)
-        return INTERRUPTED_STATUS
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"interrupted{' by SIGTERM' if terminated else ''}{resume_note(args)}", file=sys.stderr)
+        return TERMINATED_STATUS if terminated else INTERRUPTED_STATUS
     except OSError as error:  # A full disk, a folder without write permission, ...
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
     except Exception as error:
@@ -85,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             f"error: unexpected {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for details)", file=sys.stderr
         )
     return 1
+
+
+def resume_note(args: argparse.Namespace) -> str:
+    """What an interrupted command adds to its line: how to resume the training run it stopped, if one."""
+    output = getattr(args, "output", None)  # train names its default folder here (commands.train)
+    if args.command != "train" or output is None:
+        return ""
+    return f"; run the same command to resume from the last finished epoch saved in {output}"
 
 
 def run_command(args: argparse.Namespace) -> int:

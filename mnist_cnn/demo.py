@@ -11,18 +11,17 @@ from __future__ import annotations
 import os
 import socket
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
+from PIL import Image
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.explain import explain
-from mnist_cnn.image_files import grey_levels, read_grey_image
-from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.plots import map_picture
+from mnist_cnn.predict import read_digit
 
 # The 28x28 image the model saw is shown enlarged to this many pixels a side, its pixels kept square.
 SHOWN_SIZE = 280
@@ -35,6 +34,10 @@ CANVAS_SIDE = 280
 # The brush's width in pixels: a marker's stroke on the sketchpad.
 BRUSH_WIDTH = 18
 NOTHING_YET = "Draw a digit, or upload an image of one."
+# The largest upload the page takes: a phone's photo is a few MB; one upload must not fill the server's disk.
+MAX_UPLOAD_MB = 20
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # as the page counts them when it refuses a file
+TOO_LARGE = f"No digit to read: the file is larger than {MAX_UPLOAD_MB} MB (a photo of one digit is far smaller)."
 
 
 class DemoError(MnistCnnError):
@@ -44,12 +47,12 @@ class DemoError(MnistCnnError):
 Answer = tuple[dict[str, float], np.ndarray | None, np.ndarray | None, str]
 
 
-def answer(model: keras.Model, read_grey: Callable[[], np.ndarray]) -> Answer:
-    """The page's answer for the image that `read_grey` reads: the top digits with their probabilities, the 28x28
-    input the model saw (enlarged), its occlusion map for the answer, and a message; an empty answer that says why
-    for a blank or unreadable image."""
+def answer(model: keras.Model, source: str | os.PathLike | Image.Image) -> Answer:
+    """The page's answer for an image file or a drawing: the top digits with their probabilities, the 28x28 input
+    the model saw (enlarged), its occlusion map for the answer, and a message; an empty answer that says why for an
+    image that is blank or cannot be read, whatever it holds (`read_digit`, as `mnist-cnn predict` reads files)."""
     try:
-        digit = image_to_mnist(read_grey(), "image")
+        _, digit = read_digit(source, "image")
     except ImageError as error:
         reason = str(error).split(": ", 1)[-1]
         return {}, None, None, f"No digit to read: {reason}."
@@ -71,14 +74,25 @@ def predict_drawing(model: keras.Model, sketch: dict | None) -> Answer:
     composite = (sketch or {}).get("composite")
     if composite is None:
         return {}, None, None, NOTHING_YET
-    return answer(model, lambda: grey_levels(composite))
+    return answer(model, composite)
+
+
+def too_large(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` is larger than the page takes (a file that cannot be found is for read_digit)."""
+    try:
+        return os.path.getsize(path) > MAX_UPLOAD_BYTES
+    except OSError:
+        return False
 
 
 def predict_upload(model: keras.Model, path: str | None) -> Answer:
-    """The answer for an uploaded image file, read as `mnist-cnn predict` reads one."""
+    """The answer for an uploaded image file, read as `mnist-cnn predict` reads one; a file above MAX_UPLOAD_MB is
+    refused unread (the page's server refuses it before it is stored: `launch_demo`)."""
     if path is None:
         return {}, None, None, NOTHING_YET
-    top, seen, why, message = answer(model, lambda: read_grey_image(path))
+    if too_large(path):
+        return {}, None, None, TOO_LARGE
+    top, seen, why, message = answer(model, path)
     return top, seen, why, message.replace(str(path), Path(path).name)  # not the server's temporary folder
 
 
@@ -148,5 +162,12 @@ def launch_demo(model: keras.Model, host: str = "127.0.0.1", port: int | None = 
     import gradio as gr
 
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True, theme=theme)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=not block,
+        quiet=True,
+        theme=theme,
+        max_file_size=MAX_UPLOAD_BYTES,  # a larger upload is refused while it arrives, before it is stored
+    )
     return demo

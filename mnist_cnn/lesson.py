@@ -17,14 +17,16 @@ from matplotlib.figure import Figure
 from mnist_cnn.calibration import negative_log_likelihood
 from mnist_cnn.data import Split
 from mnist_cnn.model import predict_probabilities
+from mnist_cnn.train import InterruptibleTraining
 
 POINTS_PER_EPOCH = 10  # training points an epoch: enough for the curve's shape within the first epoch
 VALIDATIONS = 10  # validation points over the whole run, evenly spaced, the last at its end
 
 
-class LearningCurves(keras.callbacks.Callback):
+class LearningCurves(InterruptibleTraining):
     """Records the training loss and accuracy several times an epoch (each the mean over the batches since the last
-    point) and the loss and accuracy on `validation` several times over the run; `plot_curves` draws them."""
+    point) and the loss and accuracy on `validation` several times over the run; `plot_curves` draws them. Ctrl-C and
+    SIGTERM stop the notebook's training as they stop `mnist-cnn train` (InterruptibleTraining)."""
 
     def __init__(
         self, validation: Split | None, points_per_epoch: int = POINTS_PER_EPOCH, validations: int = VALIDATIONS
@@ -37,6 +39,7 @@ class LearningCurves(keras.callbacks.Callback):
         self.validated: dict[str, list[float]] = {"epoch": [], "loss": [], "accuracy": []}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
         self.steps = self.params["steps"]
         total = self.steps * self.params["epochs"]
         self.validation_steps = {round(point * total / self.validations) for point in range(1, self.validations + 1)}
@@ -44,6 +47,7 @@ class LearningCurves(keras.callbacks.Callback):
         self.step = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
         self.last_point = (0, 0.0, 0.0)  # batches, and the epoch's mean loss and accuracy over them
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:

@@ -1,5 +1,6 @@
 """Predicting the digits in your own image files: each read into grey levels (mnist_cnn.image_files), made
 MNIST-like (mnist_cnn.mnist_style), and given to the model; one file that cannot be read never stops the others.
+`read_digit` is that reading, for `mnist-cnn predict` and the demo page alike: a digit, or one line of error.
 """
 
 from __future__ import annotations
@@ -9,13 +10,26 @@ from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+from PIL import Image
 
 from mnist_cnn.errors import ImageError
 from mnist_cnn.explain import Explanation
 from mnist_cnn.explain import explain as explain_digits
-from mnist_cnn.image_files import read_grey_image
+from mnist_cnn.image_files import grey_levels, read_grey_image
 from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.model import predict_probabilities
+
+
+def read_digit(source: str | os.PathLike | Image.Image, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An image file (or an image already open: a drawing) as its grey levels and the MNIST-like (28, 28, 1) digit
+    made of them; ImageError, one line naming `name`, for whatever keeps it from being read."""
+    try:
+        grey = grey_levels(source) if isinstance(source, Image.Image) else read_grey_image(source)
+        return grey, image_to_mnist(grey, name)
+    except ImageError:
+        raise
+    except Exception as error:  # whatever else an odd file raises (a truncated QOI image: IndexError) is one line too
+        raise ImageError(f"{name}: cannot be read ({type(error).__name__}: {error})") from error
 
 
 @dataclass
@@ -51,14 +65,13 @@ def predict_files(
     readable, images = [], []
     for prediction in predictions:
         try:
-            grey = read_grey_image(prediction.file)
-            images.append(image_to_mnist(grey, prediction.file))
-            readable.append(prediction)
-            prediction.original = grey if explain else None
-        except ImageError as error:
+            grey, digit = read_digit(prediction.file, prediction.file)
+        except ImageError as error:  # whatever one odd file does, the others are still predicted
             prediction.error = str(error)
-        except Exception as error:  # whatever else one odd file does, the others are still predicted
-            prediction.error = f"{prediction.file}: cannot be read ({type(error).__name__}: {error})"
+            continue
+        images.append(digit)
+        readable.append(prediction)
+        prediction.original = grey if explain else None
     if images:
         probabilities = predict_probabilities(model, np.stack(images))
         explanations = explain_digits(model, np.stack(images)) if explain else [None] * len(images)

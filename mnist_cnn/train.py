@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.data import Split, split_validation
 from mnist_cnn.devices import chosen_devices, scaled_for
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.interrupts import handle_signals, interruption, restore_signals, terminate_as_interrupt
 from mnist_cnn.model import build_model, predict_probabilities
 from mnist_cnn.pipeline import TrainingBatches
 from mnist_cnn.precision import precision_policy
@@ -104,7 +103,12 @@ def fit(
     verbose: str | int = "auto",
 ) -> keras.callbacks.History:
     """Train a compiled model on `train`; report loss and accuracy on `validation` after each epoch if given."""
-    return model.fit(**fit_arguments(config, train, validation), callbacks=callbacks, verbose=verbose)
+    try:
+        return model.fit(**fit_arguments(config, train, validation), callbacks=callbacks, verbose=verbose)
+    finally:
+        for callback in callbacks or []:
+            if isinstance(callback, InterruptibleTraining):
+                callback.release()  # an error out of fit skips on_train_end: the signals get their handlers back
 
 
 def calibrate(model: keras.Model, validation: Split) -> float:
@@ -134,31 +138,62 @@ class ElapsedTime(keras.callbacks.Callback):
 
 
 class InterruptibleTraining(keras.callbacks.Callback):
-    """Makes Ctrl-C stop training on every backend.
+    """Makes Ctrl-C and SIGTERM stop training on every backend, never between an epoch's log row and its backup.
 
-    On JAX the KeyboardInterrupt that Python raises on Ctrl-C can land inside NumPy's conversion of a JAX array, which
-    swallows it, and training goes on. While training runs, Ctrl-C is also noted here, and the next batch's start
-    raises KeyboardInterrupt from our own code (at its start: a callback at batch ends makes every step wait for the
-    last, docs/run-folder.md "Callbacks").
+    While training runs, each of the two signals raises its KeyboardInterrupt (`Terminated` for SIGTERM) at once,
+    except while the epoch's end is being written (this callback comes first: the run folder's callbacks after it
+    write the log row, then the backup): then it waits for the next epoch's start, or the end of training. On JAX the
+    KeyboardInterrupt raised at once can land inside NumPy's conversion of a JAX array, which swallows it, and
+    training goes on: the signal is also noted here, and the next batch's start raises it from our own code (at its
+    start: a callback at batch ends makes every step wait for the last, docs/run-folder.md "Callbacks").
     """
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.interrupted = False
-        self.previous_handler = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous_handler = signal.signal(signal.SIGINT, self.note_interrupt)
+    def __init__(self) -> None:
+        super().__init__()
+        self.signal_number: int | None = None
+        self.ending_epoch = False
+        self.previous_handlers: dict[int, object] = {}
 
-    def note_interrupt(self, signal_number: int, frame: object) -> None:
-        self.interrupted = True
-        raise KeyboardInterrupt
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.signal_number = None
+        self.ending_epoch = False
+        self.previous_handlers = handle_signals(self.note_signal)
+
+    def note_signal(self, signal_number: int, frame: object) -> None:
+        """The signal handler: note the signal, and stop at once unless the epoch's end is being written (a second
+        signal stops it at once all the same: the user insists)."""
+        insisted = self.signal_number is not None
+        self.signal_number = signal_number
+        if insisted or not self.ending_epoch:
+            self.stop()
+
+    def stop(self) -> None:
+        """Give the signals back their handlers and raise the noted signal's KeyboardInterrupt."""
+        self.release()
+        raise interruption(self.signal_number)
+
+    def release(self) -> None:
+        """Give the signals back the handlers they had before training (again: nothing)."""
+        restore_signals(self.previous_handlers)
+        self.previous_handlers = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.ending_epoch = True  # the callbacks after this one write the epoch's log row and backup: none is cut off
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.ending_epoch = False
+        if self.signal_number is not None:
+            self.stop()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self.interrupted:
-            raise KeyboardInterrupt
+        if self.signal_number is not None:
+            self.stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.previous_handler is not None:
-            signal.signal(signal.SIGINT, self.previous_handler)
+        self.ending_epoch = False
+        if self.signal_number is not None:
+            self.stop()  # after the last epoch's backup: the run resumes to calibrate and save
+        self.release()
 
 
 class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
@@ -272,28 +307,31 @@ def train_and_evaluate(
     interrupted run resumes from its last finished epoch when called again with the same config and data, and no
     other process trains into it meanwhile. With `tensorboard_dir`, Keras' TensorBoard callback logs each epoch
     there. `timings` holds the seconds of each stage this call took, and `load_s` (the data's loading) as "load".
+    Ctrl-C and SIGTERM stop it with a KeyboardInterrupt (`mnist_cnn.interrupts.Terminated` for SIGTERM), never between
+    an epoch's log row and its backup.
     """
-    backend.keep_compilations()  # before anything compiles: JAX reads where to keep programs once
-    train, test = data
-    train, validation = split_validation(train, config.validation_split)
-    keras.utils.set_random_seed(config.seed)
-    devices = chosen_devices(config.devices)  # before the folder is touched: a count refused leaves it as it was
-    timings = {"load": load_s} if load_s is not None else {}
-    if workdir is None:
-        fit_callbacks = training_callbacks(None, validation is not None, tensorboard_dir, callbacks)
-        return run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
-    folder = workdir if isinstance(workdir, RunFolder) else RunFolder(workdir)
-    with folder.locked():  # one folder, one run
-        files = folder.start_run(run_settings(config, train, test))
-        fit_callbacks = training_callbacks(files, validation is not None, tensorboard_dir, callbacks)
-        try:
-            result = run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
-        except DivergedError:
-            files.discard_unfinished()  # the next run starts afresh instead of resuming broken weights
-            raise
-        result.history = read_epoch_log(files.epoch_log)  # all its epochs, across resumptions
-        result.files = folder.save_run(files, result.model, result.history, saved_results(result, config))
-        return result
+    with terminate_as_interrupt():  # SIGTERM stops the run as Ctrl-C does, wherever it lands
+        backend.keep_compilations()  # before anything compiles: JAX reads where to keep programs once
+        train, test = data
+        train, validation = split_validation(train, config.validation_split)
+        keras.utils.set_random_seed(config.seed)
+        devices = chosen_devices(config.devices)  # before the folder is touched: a count refused leaves it as it was
+        timings = {"load": load_s} if load_s is not None else {}
+        if workdir is None:
+            fit_callbacks = training_callbacks(None, validation is not None, tensorboard_dir, callbacks)
+            return run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+        folder = workdir if isinstance(workdir, RunFolder) else RunFolder(workdir)
+        with folder.locked():  # one folder, one run
+            files = folder.start_run(run_settings(config, train, test))
+            fit_callbacks = training_callbacks(files, validation is not None, tensorboard_dir, callbacks)
+            try:
+                result = run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+            except DivergedError:
+                files.discard_unfinished()  # the next run starts afresh instead of resuming broken weights
+                raise
+            result.history = read_epoch_log(files.epoch_log)  # all its epochs, across resumptions
+            result.files = folder.save_run(files, result.model, result.history, saved_results(result, config))
+            return result
 
 
 def run_settings(config: Config, train: Split, test: Split) -> dict:

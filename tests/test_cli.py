@@ -513,3 +513,52 @@ def test_training_stopped_by_ctrl_c_then_killed_resumes_and_completes(tmp_path, 
     history = json.loads((output / "history.json").read_text())
     assert len(history["loss"]) == 12 and np.all(np.diff(history["elapsed_s"]) > 0)
     assert not (output / "backup").exists()
+
+
+def wait_for_logged_epochs(epoch_log, process, epochs, timeout=600):
+    """Wait until the run's epoch log holds `epochs` rows, looking often, so that a signal sent then lands right
+    after the row, while or before its backup is written (a deadline for a machine under load, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if epoch_log.exists() and len(epoch_log.read_text().splitlines()) >= 1 + epochs:
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"no {epochs} epochs logged in time")
+
+
+@pytest.mark.backend
+def test_sigterm_right_after_an_epoch_is_logged_stops_as_ctrl_c_and_the_rerun_goes_on_from_the_next_epoch(tmp_path):
+    output = tmp_path / "run"
+    # Enough epochs that the run is still going when the signal comes, even on JAX's quick steps.
+    args = ["train", "--dataset", "sample", "--recipe", "seed", "--epochs", "12", "--steps-per-epoch", "3"]
+    args += ["--output", str(output)]
+
+    def terminated_after_logging(epochs):
+        """Train with `args`, send SIGTERM (as kill or a scheduler does) once `epochs` rows are logged; return the
+        exit status, standard output and standard error."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mnist_cnn", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=user_environment(),
+        )
+        wait_for_logged_epochs(output / "epochs.csv", process, epochs)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        return process.returncode, out, err
+
+    status, _, err = terminated_after_logging(2)
+    assert status == 143 and "interrupted by SIGTERM; run the same command to resume" in err
+    assert [line for line in err.splitlines() if line and not OUR_STDERR.match(line)] == []
+    logged = (output / "epochs.csv").read_text().splitlines()
+    done = len(logged) - 1
+    assert json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"] == done  # none is lost
+    backup = (output / "backup" / f"epoch-{done}.weights.h5").read_bytes()
+
+    # The rerun goes on from the next epoch, and leaves the epochs done as they were.
+    status, out, _ = terminated_after_logging(done + 1)
+    assert status == 143
+    assert re.findall(r"^Epoch \d+/12", out, re.MULTILINE)[0] == f"Epoch {done + 1}/12"
+    assert (output / "epochs.csv").read_text().splitlines()[: 1 + done] == logged
+    assert (output / "backup" / f"epoch-{done}.weights.h5").read_bytes() == backup

@@ -3,19 +3,23 @@
 import os
 import shutil
 import socket
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.demo import launch_demo, predict_drawing
+from mnist_cnn.demo import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, launch_demo, predict_drawing, predict_upload
 from mnist_cnn.image_files import grey_levels
 from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.predict import predict_files
 
 from digit_kinds import digit_crop, enlarged, pen_line
+from user_images import mnist_digit_as_photo, truncated_qoi
 
 pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
+import httpx  # noqa: E402  (Gradio's own HTTP client)
 from gradio_client import Client, handle_file  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
@@ -36,6 +40,14 @@ def server(trained_run):
     demo = launch_demo(trained_run.model, port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+def too_large_upload(folder: Path) -> Path:
+    """A file one byte above the page's limit, named as an image."""
+    path = folder / "huge.png"
+    with open(path, "wb") as file:
+        file.truncate(MAX_UPLOAD_BYTES + 1)
+    return path
 
 
 def test_the_server_listens_on_this_machine_only(server):
@@ -73,15 +85,53 @@ def test_a_blank_or_broken_upload_gets_a_message(server, tmp_path):
         )
 
 
-@pytest.mark.skipif(
+def test_an_upload_whose_decoder_fails_unexpectedly_gets_the_message_predict_gives(
+    server, trained_run, raw_sample, tmp_path
+):
+    # A truncated QOI image named .png: Pillow's decoder raises IndexError, which the page once showed as an error box.
+    path = tmp_path / "cut.png"
+    path.write_bytes(truncated_qoi(mnist_digit_as_photo(raw_sample[1][0][0])))
+    expected = predict_files(trained_run.model, [path])[0].error.split(": ", 1)[1]
+    top, seen, why, message = Client(server, verbose=False).predict(handle_file(path), api_name="/predict_image")
+    assert top in ({}, None) and seen is None and why is None
+    assert message == f"No digit to read: {expected}." and "cannot be read (IndexError" in message
+
+
+def test_every_drawing_and_upload_gets_a_digit_or_a_message_never_an_exception(trained_run, tmp_path):
+    model = trained_run.model
+    (tmp_path / "cut.png").write_bytes(truncated_qoi(Image.new("L", (28, 28), 255)))
+    odd_drawings = [Image.new("RGBA", (0, 0)), Image.new("RGBA", (1, 1), "black"), Image.new("F", (5, 5))]
+    answers = [predict_drawing(model, {"composite": drawing}) for drawing in odd_drawings]
+    answers += [predict_upload(model, str(tmp_path / name)) for name in ("cut.png", "missing.png")]
+    for top, seen, why, message in answers:
+        assert top == {} and seen is None and why is None and message.startswith("No digit to read: "), message
+    assert str(tmp_path) not in answers[-1][3]  # the file's name alone, not the server's folder
+
+
+def test_an_upload_above_the_limit_is_refused_with_a_message_before_it_is_stored(server, trained_run, tmp_path):
+    path = too_large_upload(tmp_path)
+    name = f"huge-{uuid.uuid4().hex}.png"  # this upload's own name, to look for among the server's files
+    with open(path, "rb") as file:  # as a browser sends it, past the page's own check
+        response = httpx.post(f"{server}gradio_api/upload", files={"files": (name, file)}, timeout=120)
+    assert response.status_code == 413 and f"maximum allowed size of {MAX_UPLOAD_BYTES} bytes" in response.text
+    from gradio.utils import get_upload_folder
+
+    assert not list(Path(get_upload_folder()).rglob(name))  # not stored
+    with pytest.raises(ValueError, match=f"exceeds the maximum file size of {MAX_UPLOAD_BYTES} bytes"):
+        Client(server, verbose=False).predict(handle_file(path), api_name="/predict_image")  # refused unsent
+    top, _, _, message = predict_upload(trained_run.model, str(path))  # a page launched without the limit
+    assert top == {} and f"larger than {MAX_UPLOAD_MB} MB" in message
+
+
+NEEDS_CHROMIUM = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None, reason="Chromium is not installed (chromium, chromium-driver)"
 )
-def test_drawing_a_one_in_a_real_browser(server, tmp_path):
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium, kept off the network but for the page."""
     from selenium import webdriver
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -92,25 +142,62 @@ def test_drawing_a_one_in_a_real_browser(server, tmp_path):
     ):  # fmt: skip
         options.add_argument(flag)
     browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
-    try:
-        browser.get(server)
-        wait = WebDriverWait(browser, 60)
-        canvas = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#sketchpad canvas")))
-        browser.find_element(By.CSS_SELECTOR, "#sketchpad button[aria-label='Brush']").click()
-        stroke = ActionChains(browser).move_to_element_with_offset(canvas, 0, -70).click_and_hold()
-        for _ in range(14):
-            stroke = stroke.move_by_offset(0, 10)
-        stroke.release().perform()
-        browser.find_element(By.ID, "predict-drawing").click()
-        message = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#message p")))
-        wait.until(lambda _: "reads a" in message.text)
-        assert "The model reads a 1," in message.text, message.text
-        assert "1" in browser.find_element(By.ID, "prediction").text
-        wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#why img"))  # the map beside the answer
-        if SCREENSHOT:
-            browser.save_screenshot(SCREENSHOT)
-    finally:
-        browser.quit()
+    yield browser
+    browser.quit()
+
+
+@NEEDS_CHROMIUM
+def test_drawing_a_one_in_a_real_browser(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server)
+    wait = WebDriverWait(browser, 60)
+    canvas = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#sketchpad canvas")))
+    browser.find_element(By.CSS_SELECTOR, "#sketchpad button[aria-label='Brush']").click()
+    stroke = ActionChains(browser).move_to_element_with_offset(canvas, 0, -70).click_and_hold()
+    for _ in range(14):
+        stroke = stroke.move_by_offset(0, 10)
+    stroke.release().perform()
+    browser.find_element(By.ID, "predict-drawing").click()
+    message = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#message p")))
+    wait.until(lambda _: "reads a" in message.text)
+    assert "The model reads a 1," in message.text, message.text
+    assert "1" in browser.find_element(By.ID, "prediction").text
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#why img"))  # the map beside the answer
+    if SCREENSHOT:
+        browser.save_screenshot(SCREENSHOT)
+
+
+@NEEDS_CHROMIUM
+def test_a_broken_upload_gets_a_message_and_one_above_the_limit_is_refused_in_a_real_browser(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(truncated_qoi(Image.new("L", (28, 28), 255)))
+    browser.get(server)
+    wait = WebDriverWait(browser, 60)
+    tab = wait.until(expected_conditions.element_to_be_clickable((By.XPATH, "//button[@role='tab'][.='Upload']")))
+    tab.click()
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type='file']").send_keys(str(cut))
+    predict = wait.until(expected_conditions.element_to_be_clickable((By.ID, "predict-upload")))
+    wait.until(lambda _: "cut" in browser.find_element(By.ID, "upload").text)  # uploaded: its name listed
+    predict.click()
+    message = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#message p")))
+    wait.until(lambda _: "No digit to read" in message.text)
+    assert "cannot be read (IndexError" in message.text, message.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='toast-body']")  # no red error box
+
+    browser.find_element(By.CSS_SELECTOR, "#upload button[aria-label='Clear']").click()
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type='file']").send_keys(str(too_large_upload(tmp_path)))
+    toast = wait.until(
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='toast-body']"))
+    )
+    assert f"maximum allowed size of {MAX_UPLOAD_MB}.0 Mb" in toast.text and "huge.png" in toast.text, toast.text
 
 
 def test_the_demo_command_serves_the_page(trained_run, tmp_path):

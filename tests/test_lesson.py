@@ -1,6 +1,8 @@
 """The notebook's helpers: learning curves with points inside epochs, and the machine's name for its times."""
 
+import os
 import re
+import signal
 
 import keras
 import numpy as np
@@ -8,11 +10,20 @@ import pytest
 from matplotlib.figure import Figure
 
 from mnist_cnn.data import load_data
+from mnist_cnn.interrupts import Terminated
 from mnist_cnn.lesson import LearningCurves, machine_name, plot_curves
 
 IMAGES = 256  # 8 batches of 32: every batch the same size, so that an epoch's mean is the mean of its batches'
 BATCH = 32
 EPOCHS = 2
+
+
+class SigtermAtFirstEpochEnd(keras.callbacks.Callback):
+    """Sends this process SIGTERM at the end of the first epoch, as a kernel's shutdown or a scheduler would."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +75,14 @@ def test_the_curves_plot_as_two_panels_and_without_validation_only_training(trai
 
 def test_the_machine_is_named_with_its_cores():
     assert re.search(r"., \d+ cores(, .+)*$", machine_name())
+
+
+@pytest.mark.backend
+def test_sigterm_stops_the_notebooks_training_as_ctrl_c_after_the_epoch(trained):
+    model, _, _, validation = trained
+    curves = LearningCurves(None, points_per_epoch=4)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):  # a KeyboardInterrupt: the notebook's cell stops, the kernel and model stay
+        model.fit(*validation, batch_size=BATCH, epochs=EPOCHS, callbacks=[curves, SigtermAtFirstEpochEnd()], verbose=0)
+    assert max(curves.training["epoch"]) == 1  # the first epoch whole, nothing of the second
+    assert signal.getsignal(signal.SIGTERM) is handler

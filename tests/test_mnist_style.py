@@ -110,6 +110,17 @@ def test_a_thick_markers_strokes_are_worn_down_to_mnists_widest_and_its_loop_sta
     assert 20 <= hole.sum() <= 100
 
 
+def test_strokes_between_a_quarter_and_a_third_of_the_digits_size_are_worn_down_to_mnists_widest():
+    """The marker's strokes that the test above holds are thicker than a third of the digit; these are 0.3 of it
+    (a third of its size as measured, area over half outline), the band a stroke threshold moved up would leave."""
+    grey = ring(300, (40, 40, 260, 260), width=66)  # 0.3 of the 220 pixels it is across
+    strokes = grey < 0.5
+    size = max(np.ptp(np.nonzero(strokes), axis=1)) + 1
+    assert 1 / 4 < stroke_width(strokes) / size < 1 / 3  # the band the thick-marker test above does not reach
+    digit = image_to_mnist(grey)[..., 0] > 0.5
+    assert stroke_width(digit) <= 0.26 * 20
+
+
 def test_preprocessing_recovers_an_mnist_digit(raw_sample):
     digit = raw_sample[1][0][0]
     for style in ({"dark_on_light": True}, {"dark_on_light": False}, {"colour": ("navy", "lightyellow")}):

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from mnist_cnn.predict import predict_files
 
-from user_images import mnist_digit_as_photo, photo_of_paper
+from user_images import mnist_digit_as_photo, photo_of_paper, truncated_qoi
 
 
 def test_predicts_digits_from_image_files_as_from_the_digits_themselves(reading_model, raw_sample, tmp_path):
@@ -87,4 +87,16 @@ def test_an_enormous_image_is_its_own_error_and_the_others_are_predicted(reading
     mnist_digit_as_photo(raw_sample[1][0][0]).save(tmp_path / "good.png")
     huge, good = predict_files(reading_model, [tmp_path / "huge.png", tmp_path / "good.png"])
     assert huge.digit is None and "huge.png: too large to read safely" in huge.error
+    assert good.error is None and good.digit is not None
+
+
+def test_a_file_whose_decoder_raises_an_unexpected_error_is_its_own_error_and_the_others_are_predicted(
+    reading_model, raw_sample, tmp_path
+):
+    # A truncated QOI image named .png: Pillow's decoder raises IndexError, which is no ImageError nor OSError.
+    (tmp_path / "cut.png").write_bytes(truncated_qoi(mnist_digit_as_photo(raw_sample[1][0][0])))
+    mnist_digit_as_photo(raw_sample[1][0][1]).save(tmp_path / "good.png")
+    cut, good = predict_files(reading_model, [tmp_path / "cut.png", tmp_path / "good.png"])
+    assert cut.digit is None and cut.error.startswith(str(tmp_path / "cut.png"))
+    assert "cannot be read (IndexError" in cut.error and "\n" not in cut.error
     assert good.error is None and good.digit is not None

@@ -5,15 +5,24 @@ import csv
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from mnist_cnn.interrupts import Terminated
 from mnist_cnn.model import build_model, load_model
-from mnist_cnn.runs import BestModelCheckpoint, RunConflictError, RunFolder, read_epoch_log
-from mnist_cnn.train import DivergedError, TensorBoardError, train_and_evaluate
+from mnist_cnn.runs import BestModelCheckpoint, RunConflictError, RunFolder, read_epoch_log, run_callbacks
+from mnist_cnn.train import (
+    DivergedError,
+    InterruptibleTraining,
+    TensorBoardError,
+    compile_model,
+    run_settings,
+    train_and_evaluate,
+)
 
 from conftest import QUICK_CONFIG, QUICK_VALIDATED
 
@@ -42,6 +51,24 @@ class LossBecomesNaN(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["loss"] = float("nan")
+
+
+class SendSignal(keras.callbacks.Callback):
+    """Sends this process `signal_number` at the end of epoch `epoch` (where it stands among the callbacks says
+    when: after the run folder's, or between two of them), as `kill` or a scheduler would."""
+
+    def __init__(self, signal_number, epoch):
+        super().__init__()
+        self.signal_number, self.epoch = signal_number, epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            os.kill(os.getpid(), self.signal_number)
+
+
+def backed_up_epoch(folder):
+    """The last epoch the run's backup holds."""
+    return json.loads((folder / "backup" / "training_metadata.json").read_text())["epoch"]
 
 
 def interrupted_run(config, data, workdir):
@@ -294,3 +321,59 @@ def test_a_replacement_stopped_while_moving_in_is_moved_in_by_the_next_run(sampl
     with pytest.raises(RunConflictError, match="holds a finished run"):
         train_and_evaluate(REPLACED, sample_data, folder, verbose=0)  # ... after the move is finished
     assert_replaced(folder)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_between_an_epochs_log_row_and_its_backup_stops_the_run_once_the_backup_is_written(
+    signal_number, sample_data, tmp_path
+):
+    # The window the issue found SIGTERM landing in: the epoch logged, its backup not yet written.
+    files = RunFolder(tmp_path / "run").start_run(run_settings(QUICK_CONFIG, *sample_data))
+    epoch_log, backup = run_callbacks(files, validates=False)
+    model = compile_model(build_model(QUICK_CONFIG), QUICK_CONFIG, train_size=len(sample_data[0][0]))
+    callbacks = [InterruptibleTraining(), epoch_log, SendSignal(signal_number, epoch=0), backup]
+    training = keras.callbacks.CallbackList(callbacks, model=model)
+    handler = signal.getsignal(signal_number)
+    training.on_train_begin()
+    training.on_epoch_begin(0)
+    try:
+        training.on_epoch_end(0, {"loss": 1.0})  # the signal comes after the row: the backup is still written
+    except KeyboardInterrupt:  # (a KeyboardInterrupt would end the whole test session)
+        pytest.fail("the signal stopped the run between the epoch's log row and its backup")
+    assert read_epoch_log(files.epoch_log) == {"loss": [1.0]} and backed_up_epoch(files.folder) == 1
+    with pytest.raises(Terminated if signal_number == signal.SIGTERM else KeyboardInterrupt):
+        training.on_epoch_begin(1)  # and the run stops before the next epoch
+    assert signal.getsignal(signal_number) is handler  # the caller's handler is back
+
+
+@pytest.mark.backend
+def test_sigterm_stops_a_library_run_as_ctrl_c_and_the_next_call_resumes_after_the_last_epoch(sample_data, tmp_path):
+    config = QUICK_VALIDATED.replace(epochs=3)
+    folder = tmp_path / "run"
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):  # a KeyboardInterrupt: what a script or a notebook gets for Ctrl-C
+        train_and_evaluate(config, sample_data, folder, verbose=0, callbacks=[SendSignal(signal.SIGTERM, epoch=1)])
+    assert signal.getsignal(signal.SIGTERM) is handler
+    logged = (folder / "epochs.csv").read_bytes()
+    assert len(logged.splitlines()) == 1 + 2 and backed_up_epoch(folder) == 2
+    epochs = Epochs()
+    result = train_and_evaluate(config, sample_data, folder, verbose=0, callbacks=[epochs])
+    assert epochs.trained == [2] and len(result.history["loss"]) == 3  # the two epochs done are not trained again
+    assert (folder / "epochs.csv").read_bytes().startswith(logged)
+
+
+class FailsAtEpochEnd(keras.callbacks.Callback):
+    """A caller's callback that fails at the first epoch's end, while the epoch's end is being written."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise ValueError("the caller's callback failed")
+
+
+@pytest.mark.backend
+def test_an_error_out_of_training_gives_ctrl_c_and_sigterm_back_their_handlers(sample_data, tmp_path):
+    # Keras skips on_train_end when an error leaves fit: a handler left behind would swallow the next Ctrl-C.
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(ValueError, match="the caller's callback failed"):
+        train_and_evaluate(QUICK_CONFIG, sample_data, tmp_path / "run", verbose=0, callbacks=[FailsAtEpochEnd()])
+    assert {number: signal.getsignal(number) for number in handlers} == handlers

@@ -1,5 +1,7 @@
 """Digits drawn as users' image files: the helpers of test_predict.py, test_image_files.py and test_mnist_style.py."""
 
+import io
+
 import numpy as np
 from PIL import Image
 
@@ -36,3 +38,15 @@ def photo_of_paper(digit: np.ndarray, sheet=(1200, 900), digit_height=140, seed=
 
 def correlation_with(digit: np.ndarray, restored: np.ndarray) -> float:
     return float(np.corrcoef(restored.ravel(), digit.ravel() / 255)[0, 1])
+
+
+# The bytes of a QOI image kept of a truncated file: its 14-byte header and a few of its pixels.
+TRUNCATED_QOI_BYTES = 20
+
+
+def truncated_qoi(image: Image.Image) -> bytes:
+    """The first bytes of `image` saved as QOI, as a download cut short leaves it: Pillow's QOI decoder raises
+    IndexError for it (no ImageError, no OSError), whatever the file is named."""
+    file = io.BytesIO()
+    image.convert("RGB").save(file, "QOI")
+    return file.getvalue()[:TRUNCATED_QOI_BYTES]
