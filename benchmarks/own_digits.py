@@ -107,7 +107,7 @@ def markdown(rows: list[dict], model: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model file, as mnist-cnn predict takes")
     parser.add_argument("--dataset", default="mnist", help="mnist, or sample (the shipped one: a quick check)")
     parser.add_argument("--data", help="a data path, as mnist-cnn train --data")

@@ -47,7 +47,7 @@ class EpochLog(keras.callbacks.Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        rows = read_epoch_rows(self.path) if self.path.exists() else {}
+        rows = read_epoch_rows(self.path)
         rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}
         keys = sorted({key for row in rows.values() for key in row})
         with atomic_path(self.path) as temporary, open(temporary, "w", newline="") as file:
@@ -201,7 +201,7 @@ class RunFiles:
     @property
     def elapsed_s(self) -> float:
         """The training time of the epochs logged so far: what a resumed run's clock goes on from."""
-        history = read_epoch_log(self.epoch_log) if self.epoch_log.exists() else {}
+        history = read_epoch_log(self.epoch_log)
         return history.get("elapsed_s", [0.0])[-1]
 
     def discard_unfinished(self) -> None:
@@ -353,16 +353,18 @@ def run_callbacks(files: RunFiles, validates: bool) -> list[keras.callbacks.Call
     callbacks = [EpochLog(files.epoch_log), RunBackup(files.backup)]
     if validates:
         monitor = "val_accuracy"
-        earlier_epochs = read_epoch_log(files.epoch_log) if files.epoch_log.exists() else {}
+        earlier_epochs = read_epoch_log(files.epoch_log)
         best_so_far = max(earlier_epochs.get(monitor, []), default=None)  # A resumed run keeps its best model.
         callbacks.append(BestModelCheckpoint(files.best_model, monitor=monitor, best_so_far=best_so_far))
     return callbacks
 
 
 def read_epoch_rows(path: Path) -> dict[int, dict[str, float]]:
-    """Each epoch's logged values from a CSV epoch log; the last row of an epoch wins, and a row that is not whole
-    (a run killed while an older version appended it) is skipped."""
+    """Each epoch's logged values from a CSV epoch log (none where there is no log yet); the last row of an epoch
+    wins, and a row that is not whole (a run killed while an older version appended it) is skipped."""
     rows: dict[int, dict[str, float]] = {}
+    if not path.exists():
+        return rows
     with open(path, newline="") as file:
         for row in csv.DictReader(file):
             try:
