@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn import backend
@@ -19,8 +20,9 @@ from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validat
 from mnist_cnn.demo import check_port_free, launch_demo
 from mnist_cnn.export import default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
+from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, novelty_for
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
-from mnist_cnn.predict import predict_files
+from mnist_cnn.predict import Prediction, predict_files
 from mnist_cnn.runs import RunConflictError, RunFiles, RunFolder
 from mnist_cnn.train import train_and_evaluate
 
@@ -130,9 +132,20 @@ def evaluate(args: argparse.Namespace) -> int:
     ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
     print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
     print(f"Test accuracy: {100 * report.accuracy:.2f}%{ensemble}")
+    if len(models) == 1:
+        refused = refused_share(DigitReader(models[0], novelty_for(models[0], args.models[0])), data[1][0])
+        print(
+            f"Taken for not a digit: {100 * refused:.2f}% of the test digits "
+            f"(the threshold refuses {VALIDATION_REFUSED:.1%} of the validation digits)"
+        )
     if args.plots:
         print_saved_plots(save_plots(args.plots, data, report))
     return 0
+
+
+def refused_share(reader: DigitReader, images: np.ndarray) -> float:
+    """The share of `images` (digits) that `reader` takes for no digit."""
+    return float(np.mean(reader.read(images)[1] > reader.check.threshold))
 
 
 def summary(args: argparse.Namespace) -> int:
@@ -149,15 +162,15 @@ def summary(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     """`mnist-cnn predict`: the digits in image files; a file that cannot be read is its own error line, exit 1."""
     model = load_model(args.model)
-    predictions = predict_files(model, args.images, top=args.top, explain=args.explain is not None)
+    check = novelty_for(model, args.model)
+    predictions = predict_files(model, args.images, top=args.top, explain=args.explain is not None, check=check)
     if args.json:
         print(json.dumps([prediction.summary() for prediction in predictions], indent=2))
     for prediction in predictions:
         if prediction.error:
             print(f"error: {prediction.error}", file=sys.stderr)
         elif not args.json:
-            ranked = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
-            print(f"{prediction.file}: {ranked}")
+            print(f"{prediction.file}: {answer_line(prediction, check.threshold)}")
     if args.explain is not None:
         pictures = [
             save_figure(
@@ -174,6 +187,18 @@ def predict(args: argparse.Namespace) -> int:
     return 1 if any(prediction.error for prediction in predictions) else 0
 
 
+def answer_line(prediction: Prediction, threshold: float) -> str:
+    """A prediction as `mnist-cnn predict` prints it: the top digits, a number's digits, or "not a digit"."""
+    if len(prediction.digits) > 1:
+        each = ", ".join(f"{int(d.probabilities.argmax())} ({d.probabilities.max():.1%})" for d in prediction.digits)
+        line = f"{prediction.number} ({prediction.probability:.1%}): {each}"
+    else:
+        line = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
+    if prediction.not_a_digit:
+        return f"not a digit (novelty {prediction.novelty:.2f}, above {threshold:.2f}; read as {line})"
+    return line
+
+
 def export(args: argparse.Namespace) -> int:
     """`mnist-cnn export`: write a saved model in a serving format."""
     model = load_model(args.model)
@@ -187,7 +212,7 @@ def demo(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     check_port_free(args.host, args.port)
     print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    launch_demo(model, args.host, args.port)
+    launch_demo(DigitReader(model, novelty_for(model, args.model)), args.host, args.port)
     return 0
 
 

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.explain import explain
+from mnist_cnn.novelty import DigitReader, as_reader
+from mnist_cnn.numbers import read_numbers
 from mnist_cnn.plots import map_picture
-from mnist_cnn.predict import read_digit
+from mnist_cnn.predict import Prediction, read_ink
 
 # The 28x28 image the model saw is shown enlarged to this many pixels a side, its pixels kept square.
 SHOWN_SIZE = 280
@@ -33,10 +35,18 @@ TOP = 3
 CANVAS_SIDE = 280
 # The brush's width in pixels: a marker's stroke on the sketchpad.
 BRUSH_WIDTH = 18
+# Each digit of a number is boxed in this colour on the image as read.
+BOX_COLOUR = (220, 40, 40)
 NOTHING_YET = "Draw a digit, or upload an image of one."
 # The largest upload the page takes: a phone's photo is a few MB; one upload must not fill the server's disk.
 MAX_UPLOAD_MB = 20
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # as the page counts them when it refuses a file
+# Answers worked out at once, drawings and uploads together: while one holds Python (reading a file, drawing the map),
+# the other's model runs, so a 2-core machine answers more a second than with one; more only wait inside the process.
+MODEL_CALLS = 2
+# Requests waiting for an answer at most: a page waits for its answer before it asks again, so a class of this many
+# never sees "queue is full", while a script sending without end is refused instead of queued (docs/after-training.md).
+QUEUE_SIZE = 100
 TOO_LARGE = f"No digit to read: the file is larger than {MAX_UPLOAD_MB} MB (a photo of one digit is far smaller)."
 
 
@@ -47,26 +57,61 @@ class DemoError(MnistCnnError):
 Answer = tuple[dict[str, float], np.ndarray | None, np.ndarray | None, str]
 
 
-def answer(model: keras.Model, source: str | os.PathLike | Image.Image) -> Answer:
-    """The page's answer for an image file or a drawing: the top digits with their probabilities, the 28x28 input
-    the model saw (enlarged), its occlusion map for the answer, and a message; an empty answer that says why for an
-    image that is blank or cannot be read, whatever it holds (`read_digit`, as `mnist-cnn predict` reads files)."""
+def answer(model: keras.Model | DigitReader, source: str | os.PathLike | Image.Image) -> Answer:
+    """The page's answer for an image file or a drawing: the top digits with their probabilities, what the model
+    saw (the 28x28 input enlarged; for a number, each digit's box on the ink), the occlusion map of a single
+    digit's answer, and a message; an empty answer that says why for an image that is blank or cannot be read,
+    whatever it holds (`read_ink`, as `mnist-cnn predict` reads files)."""
+    reader = as_reader(model)
     try:
-        _, digit = read_digit(source, "image")
+        grey, readings = read_ink(source, "image")
     except ImageError as error:
         reason = str(error).split(": ", 1)[-1]
         return {}, None, None, f"No digit to read: {reason}."
-    explanation = explain(model, digit[np.newaxis])[0]
-    probabilities = explanation.probabilities
-    ranked = np.argsort(-probabilities)[:TOP]
+    prediction = Prediction("image", digits=read_numbers(reader, [readings])[0])
+    prediction.answer(reader.check.threshold, TOP)
+    if len(prediction.digits) > 1:
+        return number_answer(prediction, grey)
+    digit = prediction.digits[0].image
+    explanation = explain(reader.model, digit[np.newaxis])[0]
     seen = np.kron(digit[..., 0], np.ones((SHOWN_SCALE, SHOWN_SCALE)))
-    message = (
-        f"The model reads a **{ranked[0]}**, {probabilities[ranked[0]]:.0%} sure. In the map, red ink made it answer "
-        f"{ranked[0]}: blanking it lowers that answer's probability; blue ink spoke against it."
-    )
-    top = {str(index): float(probabilities[index]) for index in ranked}
+    top = {str(index): probability for index, probability in prediction.top}
     why = map_picture(digit, explanation.maps[0], SHOWN_SCALE)
-    return top, (seen * 255).astype(np.uint8), why, message
+    return top, (seen * 255).astype(np.uint8), why, digit_message(prediction, reader.check.threshold)
+
+
+def digit_message(prediction: Prediction, threshold: float) -> str:
+    """What the page says of one digit's answer, or that it is not a digit."""
+    if prediction.not_a_digit:
+        return (
+            f"This does not look like a digit to the model: its features lie far from every training digit's "
+            f"(novelty {prediction.novelty:.2f}, above {threshold:.2f}). The closest digit is {prediction.digit}, "
+            f"at {prediction.probability:.0%}: a classifier of ten digits shares all its probability among them."
+        )
+    return (
+        f"The model reads a **{prediction.digit}**, {prediction.probability:.0%} sure. In the map, red ink made it "
+        f"answer {prediction.digit}: blanking it lowers that answer's probability; blue ink spoke against it."
+    )
+
+
+def number_answer(prediction: Prediction, grey: np.ndarray) -> Answer:
+    """The page's answer for a written number: each digit's probability, the image with each digit's box and
+    answer drawn on it, and a message."""
+    picture = Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    pen = ImageDraw.Draw(picture)
+    for digit in prediction.digits:
+        rows, columns = digit.box
+        pen.rectangle((columns.start, rows.start, columns.stop - 1, rows.stop - 1), outline=BOX_COLOUR, width=2)
+        pen.text((columns.start + 2, rows.start + 2), str(int(digit.probabilities.argmax())), fill=BOX_COLOUR)
+    each = ", ".join(f"{int(d.probabilities.argmax())} ({d.probabilities.max():.0%})" for d in prediction.digits)
+    message = f"The model reads the number **{prediction.number}**: {each}."
+    if prediction.not_a_digit:
+        message += " Some of it does not look like a digit to the model: the number may be wrong."
+    top = {
+        f"{place}: {int(d.probabilities.argmax())}": float(d.probabilities.max())
+        for place, d in enumerate(prediction.digits, 1)
+    }
+    return top, np.asarray(picture), None, message
 
 
 def predict_drawing(model: keras.Model, sketch: dict | None) -> Answer:
@@ -78,7 +123,7 @@ def predict_drawing(model: keras.Model, sketch: dict | None) -> Answer:
 
 
 def too_large(path: str | os.PathLike) -> bool:
-    """Whether the file at `path` is larger than the page takes (a file that cannot be found is for read_digit)."""
+    """Whether the file at `path` is larger than the page takes (a file that cannot be found is for read_ink)."""
     try:
         return os.path.getsize(path) > MAX_UPLOAD_BYTES
     except OSError:
@@ -96,8 +141,9 @@ def predict_upload(model: keras.Model, path: str | None) -> Answer:
     return top, seen, why, message.replace(str(path), Path(path).name)  # not the server's temporary folder
 
 
-def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
-    """The Gradio page for `model` (loaded once, here)."""
+def build_demo(model: keras.Model | DigitReader, title: str = "mnist-cnn: draw a digit"):
+    """The Gradio page for `model` (loaded once, here; with its novelty check, a DigitReader)."""
+    model = as_reader(model)
     # Gradio reads this when it is imported: no usage statistics or version checks leave the machine.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -140,9 +186,10 @@ def build_demo(model: keras.Model, title: str = "mnist-cnn: draw a digit"):
                     seen = gr.Image(label="What the model saw: 28x28, after preprocessing", elem_id="seen")
                     why = gr.Image(label="Why: the pixels that made it answer", elem_id="why")
         outputs = [label, seen, why, message]
-        read_sketch.click(from_sketch, sketch, outputs, api_name="predict_drawing")
-        read_upload.click(from_upload, upload, outputs, api_name="predict_image")
-    return demo
+        shared = {"concurrency_limit": MODEL_CALLS, "concurrency_id": "model"}  # one limit for both kinds
+        read_sketch.click(from_sketch, sketch, outputs, api_name="predict_drawing", **shared)
+        read_upload.click(from_upload, upload, outputs, api_name="predict_image", **shared)
+    return demo.queue(max_size=QUEUE_SIZE)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -154,7 +201,7 @@ def check_port_free(host: str, port: int) -> None:
             raise DemoError(f"port {port} on {host} is in use ({error.strerror}): choose another with --port") from None
 
 
-def launch_demo(model: keras.Model, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
+def launch_demo(model: keras.Model | DigitReader, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
     """Serve the page on http://HOST:PORT (a free port from 7860 on if None); return the running demo."""
     if port is not None:
         check_port_free(host, port)

@@ -95,6 +95,16 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     """A grey image (any size, dark on light or light on dark; a photo, scan or drawing) as a (28, 28, 1) MNIST-style
     digit in [0, 1]: the ink found on its paper, cropped to the digit, strokes as wide as MNIST's, fitted in
     20x20 and centred by mass in 28x28. Raises ImageError, naming `name`, where there is no digit."""
+    ink, strokes = ink_and_strokes(grey, name)
+    shapes = shapes_side_by_side(strokes)
+    if shapes > 1:
+        logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
+    return digit_to_mnist(ink, strokes, name)
+
+
+def ink_and_strokes(grey: np.ndarray, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """The ink on the image's paper (light on dark, strongest 1; the sheet alone where it is a photo of one on a
+    desk) and the pixels of its strokes. Raises ImageError, naming `name`, where there are none."""
     sheet = sheet_of_paper(grey)
     page = sheet is not None or is_a_page(grey)
     grey = grey if sheet is None else sheet
@@ -105,9 +115,12 @@ def image_to_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     strokes = digit_strokes(ink)
     if not strokes.any():
         raise ImageError(f"{name}: no digit found (nothing stands out from the paper as strokes do)")
-    shapes = shapes_side_by_side(strokes)
-    if shapes > 1:
-        logger.warning(f"note: {name}: {shapes} digit-like shapes side by side, read as one digit: crop it to one")
+    return ink, strokes
+
+
+def digit_to_mnist(ink: np.ndarray, strokes: np.ndarray, name: str = "image") -> np.ndarray:
+    """The digit whose `strokes` lie in `ink` as MNIST made theirs: cropped to it, strokes as wide as MNIST's,
+    fitted in 20x20 and centred by mass in 28x28, (28, 28, 1)."""
     digit = fit_in_box(pen_of_mnist_width(*crop_to_digit(ink, strokes)))
     if digit.sum() == 0:
         raise ImageError(f"{name}: no digit found after resizing")

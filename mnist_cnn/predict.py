@@ -1,6 +1,7 @@
-"""Predicting the digits in your own image files: each read into grey levels (mnist_cnn.image_files), made
-MNIST-like (mnist_cnn.mnist_style), and given to the model; one file that cannot be read never stops the others.
-`read_digit` is that reading, for `mnist-cnn predict` and the demo page alike: a digit, or one line of error.
+"""Predicting the digits in your own image files: each read into grey levels (mnist_cnn.image_files), its ink
+found (mnist_cnn.mnist_style), its digits found along the line (mnist_cnn.numbers), made MNIST-like and given to the
+model, which also says whether each is a digit at all (mnist_cnn.novelty); one file that cannot be read never stops
+the others. `read_ink` is that reading, for `mnist-cnn predict` and the demo page alike: digits, or one line of error.
 """
 
 from __future__ import annotations
@@ -16,32 +17,26 @@ from mnist_cnn.errors import ImageError
 from mnist_cnn.explain import Explanation
 from mnist_cnn.explain import explain as explain_digits
 from mnist_cnn.image_files import grey_levels, read_grey_image
-from mnist_cnn.mnist_style import image_to_mnist
-from mnist_cnn.model import predict_probabilities
-
-
-def read_digit(source: str | os.PathLike | Image.Image, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """An image file (or an image already open: a drawing) as its grey levels and the MNIST-like (28, 28, 1) digit
-    made of them; ImageError, one line naming `name`, for whatever keeps it from being read."""
-    try:
-        grey = grey_levels(source) if isinstance(source, Image.Image) else read_grey_image(source)
-        return grey, image_to_mnist(grey, name)
-    except ImageError:
-        raise
-    except Exception as error:  # whatever else an odd file raises (a truncated QOI image: IndexError) is one line too
-        raise ImageError(f"{name}: cannot be read ({type(error).__name__}: {error})") from error
+from mnist_cnn.mnist_style import ink_and_strokes
+from mnist_cnn.novelty import DigitReader, NoveltyCheck, as_reader
+from mnist_cnn.numbers import Readings, WrittenDigit, number_readings, read_numbers
 
 
 @dataclass
 class Prediction:
-    """The model's answer for one image file, or why there is none; with `explain`, also the image as read and the
-    occlusion maps of the answer (mnist_cnn.explain)."""
+    """The model's answer for one image file, or why there is none: the digit (or, for a written number, each of
+    its digits) and whether it is not a digit at all (mnist_cnn.novelty); with `explain`, also the image as read and
+    the occlusion maps of a single digit's answer (mnist_cnn.explain)."""
 
     file: str
     digit: int | None = None
     probability: float | None = None
     top: list[tuple[int, float]] = field(default_factory=list)
     error: str | None = None
+    number: str | None = None
+    digits: list[WrittenDigit] = field(default_factory=list, repr=False)
+    novelty: float | None = None
+    not_a_digit: bool = False
     original: np.ndarray | None = field(default=None, repr=False)
     explanation: Explanation | None = field(default=None, repr=False)
 
@@ -53,31 +48,75 @@ class Prediction:
             "probability": self.probability,
             "top": self.top,
             "error": self.error,
+            "number": self.number,
+            "not_a_digit": self.not_a_digit,
+            "novelty": self.novelty,
+            "digits": [
+                {
+                    "digit": int(digit.probabilities.argmax()),
+                    "probability": float(digit.probabilities.max()),
+                    "novelty": digit.novelty,
+                    "box": [
+                        int(edge)
+                        for edge in (digit.box[0].start, digit.box[1].start, digit.box[0].stop, digit.box[1].stop)
+                    ],
+                }
+                for digit in self.digits
+            ],
         }
+
+    def answer(self, threshold: float, top: int) -> None:
+        """Set the answer from the digits read: one digit's top `top`, or a number's digits; not a digit where one
+        of them scores above `threshold`."""
+        self.novelty = float(max(digit.novelty for digit in self.digits))
+        self.not_a_digit = self.novelty > threshold
+        self.number = "".join(str(int(digit.probabilities.argmax())) for digit in self.digits)
+        if len(self.digits) == 1:
+            row = self.digits[0].probabilities
+            self.top = [(int(digit), float(row[digit])) for digit in np.argsort(-row)[:top]]
+            self.digit, self.probability = self.top[0]
+        else:  # a number: how likely all its digits are together
+            self.probability = float(np.prod([digit.probabilities.max() for digit in self.digits]))
+
+
+def read_ink(source: str | os.PathLike | Image.Image, name: str) -> tuple[np.ndarray, list[Readings]]:
+    """An image file (or a drawing) as its grey levels and the ways its digits may be read (mnist_cnn.numbers);
+    ImageError, one line naming `name`, for whatever keeps it from being read."""
+    try:
+        grey = grey_levels(source) if isinstance(source, Image.Image) else read_grey_image(source)
+        return grey, number_readings(*ink_and_strokes(grey, name), name)
+    except ImageError:
+        raise
+    except Exception as error:  # whatever else an odd file raises (a truncated QOI image: IndexError) is one line too
+        raise ImageError(f"{name}: cannot be read ({type(error).__name__}: {error})") from error
 
 
 def predict_files(
-    model: keras.Model, paths: list[str | os.PathLike], top: int = 1, explain: bool = False
+    model: keras.Model,
+    paths: list[str | os.PathLike],
+    top: int = 1,
+    explain: bool = False,
+    check: NoveltyCheck | None = None,
 ) -> list[Prediction]:
-    """Predict the digit in each image file; a file that cannot be read gets its error and the others go on. With
-    `explain`, each answer comes with the image as read and the maps of the two most likely digits."""
+    """Predict the digit, or the number, in each image file, and whether it is not a digit (judged by `check`, by
+    default against the shipped sample); a file that cannot be read gets its error and the others go on. With
+    `explain`, a single digit's answer comes with the image as read and the maps of its two most likely digits."""
+    reader = as_reader(model) if check is None else DigitReader(model, check)
     predictions = [Prediction(file=str(path)) for path in paths]
-    readable, images = [], []
+    readable, readings, greys = [], [], []
     for prediction in predictions:
         try:
-            grey, digit = read_digit(prediction.file, prediction.file)
+            grey, groups = read_ink(prediction.file, prediction.file)
         except ImageError as error:  # whatever one odd file does, the others are still predicted
             prediction.error = str(error)
             continue
-        images.append(digit)
         readable.append(prediction)
-        prediction.original = grey if explain else None
-    if images:
-        probabilities = predict_probabilities(model, np.stack(images))
-        explanations = explain_digits(model, np.stack(images)) if explain else [None] * len(images)
-        for prediction, row, explanation in zip(readable, probabilities, explanations, strict=True):
-            ranked = np.argsort(-row)[:top]
-            prediction.top = [(int(digit), float(row[digit])) for digit in ranked]
-            prediction.digit, prediction.probability = prediction.top[0]
-            prediction.explanation = explanation
+        readings.append(groups)
+        greys.append(grey)
+    for prediction, digits, grey in zip(readable, read_numbers(reader, readings), greys, strict=True):
+        prediction.digits = digits
+        prediction.answer(reader.check.threshold, top)
+        if explain and len(digits) == 1:
+            prediction.original = grey
+            prediction.explanation = explain_digits(model, digits[0].image[np.newaxis])[0]
     return predictions

@@ -28,6 +28,7 @@ import keras
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, locked_folder, naming, write_json
 from mnist_cnn.model import save_model
+from mnist_cnn.novelty import NoveltyCheck, novelty_path
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class RunFiles:
     folder: Path
 
     model: Path = field(init=False)
+    novelty: Path = field(init=False)
     best_model: Path = field(init=False)
     history: Path = field(init=False)
     results: Path = field(init=False)
@@ -175,6 +177,7 @@ class RunFiles:
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
         self.model = self.folder / "model.keras"
+        self.novelty = novelty_path(self.model)
         self.best_model = self.folder / "best.keras"
         self.history = self.folder / "history.json"
         self.results = self.folder / "results.json"
@@ -186,7 +189,7 @@ class RunFiles:
     @property
     def saved_files(self) -> tuple[Path, ...]:
         """The files of a finished run, model.keras last."""
-        return (self.best_model, self.epoch_log, self.history, self.results, self.model)
+        return (self.best_model, self.epoch_log, self.history, self.results, self.novelty, self.model)
 
     @property
     def unfinished(self) -> bool:
@@ -242,9 +245,11 @@ class RunFiles:
             self.discard()  # what an earlier run left half done, before it made its backup
             write_json(self.run_config, settings)
 
-    def save(self, model: keras.Model, history: dict, results: dict) -> None:
-        """Write the model, history.json and results.json of the finished run, each atomically, and drop its backup
-        and run.json: the run is then finished."""
+    def save(self, model: keras.Model, history: dict, results: dict, novelty: NoveltyCheck | None = None) -> None:
+        """Write the model (and its novelty check), history.json and results.json of the finished run, each
+        atomically, and drop its backup and run.json: the run is then finished."""
+        if novelty is not None:
+            novelty.save(self.novelty)
         save_model(model, self.model)
         write_json(self.history, history)
         write_json(self.results, results)
@@ -318,10 +323,12 @@ class RunFolder:
         self.replacement.resume_or_begin(settings)
         return self.replacement
 
-    def save_run(self, files: RunFiles, model: keras.Model, history: dict, results: dict) -> RunFiles:
+    def save_run(
+        self, files: RunFiles, model: keras.Model, history: dict, results: dict, novelty: NoveltyCheck | None = None
+    ) -> RunFiles:
         """Save the finished run in `files` (what start_run returned); a replacement then takes the finished run's
         place. Return the files of the folder's run."""
-        files.save(model, history, results)
+        files.save(model, history, results, novelty)
         if files.folder == self.replacement.folder:
             self.move_in_replacement()
         return self.files

@@ -26,6 +26,7 @@ from mnist_cnn.devices import chosen_devices, scaled_for
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.interrupts import handle_signals, interruption, restore_signals, terminate_as_interrupt
 from mnist_cnn.model import build_model, predict_probabilities
+from mnist_cnn.novelty import NoveltyCheck, fit_on_run
 from mnist_cnn.pipeline import TrainingBatches
 from mnist_cnn.precision import precision_policy
 from mnist_cnn.runs import RunFiles, RunFolder, read_epoch_log, run_callbacks
@@ -226,6 +227,7 @@ class RunResult:
     devices: list[str]  # the names of the devices it trained on
     trained_config: Config  # batch size and learning rate scaled for the devices
     temperature: float | None = None
+    novelty: NoveltyCheck | None = None  # what says "not a digit" (mnist_cnn.novelty), kept beside the model
     files: RunFiles | None = None
 
 
@@ -330,7 +332,9 @@ def train_and_evaluate(
                 files.discard_unfinished()  # the next run starts afresh instead of resuming broken weights
                 raise
             result.history = read_epoch_log(files.epoch_log)  # all its epochs, across resumptions
-            result.files = folder.save_run(files, result.model, result.history, saved_results(result, config))
+            result.files = folder.save_run(
+                files, result.model, result.history, saved_results(result, config), result.novelty
+            )
             return result
 
 
@@ -360,6 +364,8 @@ def run_stages(
         if config.calibrate:
             with timed("calibrate", timings):
                 temperature = calibrate(model, validation)
+        with timed("novelty", timings):
+            novelty = fit_on_run(model, train, validation, config.seed)
         with timed("evaluate", timings):
             report = evaluation_report(model, test)  # the test set's one pass through the model
     return RunResult(
@@ -377,6 +383,7 @@ def run_stages(
         devices=devices,
         trained_config=trained_config,
         temperature=temperature,
+        novelty=novelty,
     )
 
 

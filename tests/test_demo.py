@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.demo import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, launch_demo, predict_drawing, predict_upload
+from mnist_cnn.demo import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_MB,
+    MODEL_CALLS,
+    QUEUE_SIZE,
+    build_demo,
+    launch_demo,
+    predict_drawing,
+    predict_upload,
+)
 from mnist_cnn.image_files import grey_levels
 from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.predict import predict_files
@@ -52,6 +61,14 @@ def too_large_upload(folder: Path) -> Path:
 
 def test_the_server_listens_on_this_machine_only(server):
     assert server.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.versions  # Gradio's queue and its events' concurrency, as each version keeps them
+def test_drawings_and_uploads_wait_in_one_queue_of_bounded_size_for_the_same_model_calls(trained_run):
+    demo = build_demo(trained_run.model)
+    assert demo._queue.max_size == QUEUE_SIZE  # a class's pages fit; a script sending without end is refused
+    events = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values()}
+    assert events == {"predict_drawing": ("model", MODEL_CALLS), "predict_image": ("model", MODEL_CALLS)}
 
 
 def test_upload_through_the_api_answers_as_predict_does(server, trained_run, raw_sample, tmp_path):

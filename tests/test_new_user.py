@@ -129,14 +129,14 @@ def test_one_odd_file_is_its_own_error_and_the_others_are_predicted(trained_run,
     Image.fromarray(255 - raw_sample[1][0][0]).resize((112, 112)).save(good)
     odd = tmp_path / "odd.png"
     Image.fromarray(255 - raw_sample[1][0][1]).save(odd)
-    real = predict_module.image_to_mnist
+    real = predict_module.ink_and_strokes
 
     def breaks_on_odd(grey, name="image"):
         if name.endswith("odd.png"):
             raise ZeroDivisionError("something no one foresaw")
         return real(grey, name)
 
-    monkeypatch.setattr(predict_module, "image_to_mnist", breaks_on_odd)
+    monkeypatch.setattr(predict_module, "ink_and_strokes", breaks_on_odd)
     first, second = predict_files(trained_run.model, [odd, good])
     assert first.error == f"{odd}: cannot be read (ZeroDivisionError: something no one foresaw)"
     assert second.error is None and second.digit is not None

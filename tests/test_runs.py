@@ -219,6 +219,7 @@ def assert_replaced(folder):
         "epochs.csv",
         "history.json",
         "model.keras",
+        "model.novelty.npz",
         "results.json",
     ]
     assert json.loads((folder / "results.json").read_text())["config"]["validation_split"] == 0

@@ -1,0 +1,240 @@
+"""Reading a written number: every digit in an image, left to right along one line of writing.
+
+The strokes (mnist_cnn.mnist_style) are grouped into digits: parts whose columns overlap are one digit's (a 5's bar,
+a broken 4). A group too wide to be one digit may be digits that touch: it is cut where the model reads the pieces
+best, the classic segmentation guided by recognition (Casey and Lecolinet, 1996): every way of cutting it at
+candidate columns is scored by the product of the pieces' probabilities and how much each looks like a digit
+(mnist_cnn.novelty), and dynamic programming finds the best. The costs were chosen on validation digits
+(docs/numbers.md). Each digit is then made MNIST-like as one digit alone is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
+
+from mnist_cnn.errors import ImageError
+from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist
+from mnist_cnn.novelty import DigitReader
+
+# Parts whose column spans overlap by at least this share of the narrower one are one digit's.
+SAME_COLUMNS = 0.5
+# Groups with less ink than this share of the most inked are parts of a digit (a dot of a broken stroke), not digits ...
+FRAGMENT = 0.15
+# ... as are groups less high than this share of the highest (a 5's bar written apart from its body).
+SHORT_PART = 0.4
+# A group at least this much wider than high may be digits that touch (one in ten MNIST digits is wider than high) ...
+SPLIT_ASPECT = 1.0
+# ... and alone in its image, where it is no digit as a whole or wider than all but one in a hundred MNIST digits.
+LONE_SPLIT_ASPECT = 1.45
+# The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
+NARROWEST_PIECE = 0.15
+# Candidate cuts lie this share of the group's height apart, besides the columns with least ink.
+CUT_STEP = 0.08
+# Each digit read costs this (in the log of probabilities), so that a digit is not cut into slivers read as 1s ...
+PIECE_COST = 0.3
+# ... and so does its novelty (mnist_cnn.novelty), this much at the threshold: pieces must look like digits.
+NOVELTY_WEIGHT = 3.0
+# Probabilities are floored at this before their logarithm.
+EPSILON = 1e-7
+
+
+@dataclass
+class WrittenDigit:
+    """One digit of a number: its MNIST-like image, where it stands in the ink map (rows, columns), and the model's
+    probabilities for it, and its novelty score."""
+
+    image: np.ndarray
+    box: tuple[slice, slice]
+    probabilities: np.ndarray
+    novelty: float
+
+
+def column_span(box: tuple[slice, slice]) -> tuple[int, int]:
+    """The first and one past the last column of a box."""
+    return box[1].start, box[1].stop
+
+
+def digit_groups(strokes: np.ndarray) -> list[np.ndarray]:
+    """The strokes as the digits' masks, left to right: parts whose columns overlap are one digit's, and a fragment
+    (little ink, or low) joins the digit nearest to it."""
+    parts, count = ndimage.label(strokes, structure=CORNERS_TOUCH)
+    spans = np.array([column_span(box) for box in ndimage.find_objects(parts)])
+    shared = np.minimum.outer(spans[:, 1], spans[:, 1]) - np.maximum.outer(spans[:, 0], spans[:, 0])
+    widths = spans[:, 1] - spans[:, 0]
+    _, group = connected_components(shared >= SAME_COLUMNS * np.minimum.outer(widths, widths), directed=False)
+    masks = [np.isin(parts, 1 + np.flatnonzero(group == label)) for label in range(group.max() + 1)]
+    ink = np.array([mask.sum() for mask in masks], dtype=float)
+    heights = np.array([np.ptp(np.flatnonzero(mask.any(axis=1))) + 1 for mask in masks], dtype=float)
+    whole = (ink >= FRAGMENT * ink.max()) & (heights >= SHORT_PART * heights.max())
+    digits = [mask for mask, kept in zip(masks, whole, strict=True) if kept]
+    for mask in (mask for mask, kept in zip(masks, whole, strict=True) if not kept):
+        nearest = min(range(len(digits)), key=lambda index: column_gap(digits[index], mask))
+        digits[nearest] = digits[nearest] | mask
+    return sorted(digits, key=centre_column)
+
+
+def centre_column(mask: np.ndarray) -> float:
+    """The mean column of a mask's pixels."""
+    return float(np.flatnonzero(mask.any(axis=0)).mean())
+
+
+def column_gap(first: np.ndarray, second: np.ndarray) -> int:
+    """How many columns lie between two masks' column spans (0 where they overlap)."""
+    a, b = np.flatnonzero(first.any(axis=0)), np.flatnonzero(second.any(axis=0))
+    return max(0, a[0] - b[-1], b[0] - a[-1])
+
+
+def box_of(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    """The box of a mask's pixels, widened by `margin` pixels where the image allows."""
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (
+        slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, mask.shape[0])),
+        slice(max(columns[0] - margin, 0), min(columns[-1] + 1 + margin, mask.shape[1])),
+    )
+
+
+def cut_columns(strokes: np.ndarray) -> list[int]:
+    """Where a group (its strokes cut to their box) may be cut: every CUT_STEP of its height and at the columns where
+    its ink is least (strictly less than on either side, smoothed over three columns), the two ends included."""
+    height, width = strokes.shape
+    profile = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), size=3)
+    least = np.flatnonzero((profile[1:-1] < profile[:-2]) & (profile[1:-1] < profile[2:])) + 1
+    step = max(1, round(CUT_STEP * height))
+    return sorted({0, width, *range(step, width, step), *least.tolist()})
+
+
+def pieces(strokes: np.ndarray) -> list[tuple[int, int]]:
+    """The spans of columns a group may be cut into, as (first, one past the last) columns: all those between two
+    candidate cuts at least NARROWEST_PIECE of its height wide holding some ink."""
+    cuts = cut_columns(strokes)
+    narrowest = NARROWEST_PIECE * strokes.shape[0]
+    return [
+        (start, stop)
+        for index, start in enumerate(cuts)
+        for stop in cuts[index + 1 :]
+        if stop - start >= narrowest and strokes[:, start:stop].any()
+    ]
+
+
+def best_cuts(spans: list[tuple[int, int]], costs: np.ndarray, width: int) -> list[int]:
+    """The spans (by index) that cover columns 0 to `width` at the least total cost (dynamic programming)."""
+    best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+    for index in sorted(range(len(spans)), key=lambda i: spans[i]):
+        start, stop = spans[index]
+        if start in best:
+            total = best[start][0] + costs[index]
+            if stop not in best or total < best[stop][0]:
+                best[stop] = (total, [*best[start][1], index])
+    return best[width][1] if width in best else []
+
+
+@dataclass
+class Readings:
+    """The ways one group of strokes may be read: its box in the ink map, its ink and strokes cut to the box, and
+    the spans of its columns (the whole first) with each one's MNIST-like image."""
+
+    box: tuple[slice, slice]
+    ink: np.ndarray
+    strokes: np.ndarray
+    spans: list[tuple[int, int]]
+    images: list[np.ndarray]
+
+    def may_be_several(self, lone: bool, whole_novelty: float, threshold: float) -> bool:
+        """Whether the group may be digits that touch: wider than SPLIT_ASPECT of its height and, alone in its
+        image, no digit as a whole or wider than LONE_SPLIT_ASPECT (so that an image of one digit reads as one)."""
+        rows = np.flatnonzero(self.strokes.any(axis=1))
+        aspect = self.strokes.shape[1] / (rows[-1] - rows[0] + 1)
+        if lone:
+            return aspect > SPLIT_ASPECT and (whole_novelty > threshold or aspect > LONE_SPLIT_ASPECT)
+        return aspect > SPLIT_ASPECT
+
+    def add_pieces(self) -> None:
+        """Add every piece the group may be cut into."""
+        for start, stop in pieces(self.strokes):
+            if (start, stop) != self.spans[0] and (
+                image := piece_image(self.ink, self.strokes, start, stop)
+            ) is not None:
+                self.spans.append((start, stop))
+                self.images.append(image)
+
+
+def group_readings(ink: np.ndarray, group: np.ndarray, name: str) -> Readings:
+    """The whole group as one digit."""
+    box = box_of(group, margin=SOFT_EDGE)
+    near, strokes = ink[box], group[box]
+    return Readings(box, near, strokes, [(0, strokes.shape[1])], [digit_to_mnist(near, strokes, name)])
+
+
+def number_readings(ink: np.ndarray, strokes: np.ndarray, name: str = "image") -> list[Readings]:
+    """The readings of every group of strokes in an ink map (mnist_style.ink_and_strokes), left to right."""
+    return [group_readings(ink, group, name) for group in digit_groups(strokes)]
+
+
+def chosen_digits(
+    readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float
+) -> list[WrittenDigit]:
+    """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
+    cost, left to right."""
+    costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
+    box = readings.box
+    return [
+        WrittenDigit(
+            readings.images[index],
+            (box[0], slice(box[1].start + readings.spans[index][0], box[1].start + readings.spans[index][1])),
+            probabilities[index],
+            float(novelty[index]),
+        )
+        for index in best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
+    ]
+
+
+def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each group's probabilities and novelty scores, the model run once over all of their images."""
+    images = [image for readings in groups for image in readings.images]
+    if not images:
+        return []
+    probabilities, novelty = reader.read(np.stack(images))
+    limits = np.cumsum([0] + [len(readings.images) for readings in groups])
+    return [(probabilities[a:b], novelty[a:b]) for a, b in zip(limits[:-1], limits[1:], strict=True)]
+
+
+def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
+    """The digits of several images' readings: each group read whole, then the pieces of those that may be several
+    digits, the model run once over all wholes and once over all pieces."""
+    groups = [(readings, len(number) == 1) for number in numbers for readings in number]
+    wholes = read_all(reader, [readings for readings, _ in groups])
+    threshold = reader.check.threshold
+    split = [
+        r
+        for (r, lone), (_, novelty) in zip(groups, wholes, strict=True)
+        if r.may_be_several(lone, novelty[0], threshold)
+    ]
+    for readings in split:
+        readings.add_pieces()
+    answers = dict(zip(map(id, split), read_all(reader, split), strict=True))
+    read, index = [], 0
+    for number in numbers:
+        digits = []
+        for readings in number:
+            probabilities, novelty = answers.get(id(readings), wholes[index])
+            digits += chosen_digits(readings, probabilities, novelty, threshold)
+            index += 1
+        read.append(digits)
+    return read
+
+
+def piece_image(ink: np.ndarray, strokes: np.ndarray, start: int, stop: int) -> np.ndarray | None:
+    """The MNIST-like image of the piece of a group between two columns, or None where too little of it is left."""
+    try:
+        return digit_to_mnist(ink[:, start:stop], strokes[:, start:stop])
+    except ImageError:
+        return None
+
+
+def read_number(reader: DigitReader, ink: np.ndarray, strokes: np.ndarray, name: str = "image") -> list[WrittenDigit]:
+    """Every digit in an ink map and its strokes (mnist_style.ink_and_strokes), left to right."""
+    return read_numbers(reader, [number_readings(ink, strokes, name)])[0]

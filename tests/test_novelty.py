@@ -1,0 +1,66 @@
+"""Saying "not a digit" (mnist_cnn.novelty): the check a run keeps beside its model, its threshold, and what
+`mnist-cnn predict` and `evaluate` say with it."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mnist_cnn.cli import main
+from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, NoveltyCheck, fit_novelty, novelty_for, novelty_path
+
+READING_MODEL = Path(__file__).parent / "data" / "reading-model.keras"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def test_a_trained_run_keeps_its_check_beside_its_model_and_it_is_read_back(trained_run):
+    saved = trained_run.files.novelty
+    assert saved == novelty_path(trained_run.files.model) and saved.name == "model.novelty.npz"
+    check = novelty_for(trained_run.model, trained_run.files.model)
+    assert np.isfinite(check.threshold) and check.threshold == pytest.approx(trained_run.novelty.threshold)
+    np.testing.assert_allclose(check.bank, trained_run.novelty.bank, atol=1e-3)  # kept as float16
+    with np.load(saved, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
+        assert set(arrays.files) == {"bank", "neighbour", "threshold"}
+
+
+def test_the_threshold_refuses_the_chosen_share_of_the_digits_it_was_set_on(reading_model, sample_data):
+    (images, _), _ = sample_data
+    check = fit_novelty(reading_model, images[:1000], images[1000:], neighbour=2, bank_size=1000)
+    scores = DigitReader(reading_model, check).read(images[1000:])[1]
+    assert 0 < np.mean(scores > check.threshold) <= VALIDATION_REFUSED + 1 / 1000
+
+
+def test_a_model_without_its_check_is_judged_against_the_shipped_sample_saying_so(reading_model, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        check = novelty_for(reading_model, tmp_path / "elsewhere.keras")
+    assert "no elsewhere.novelty.npz beside" in caplog.text and "shipped sample" in caplog.text
+    assert isinstance(check, NoveltyCheck) and np.isfinite(check.threshold)
+
+
+def letter(path: Path, text: str) -> Path:
+    """A letter written large in DejaVu Sans, dark on white."""
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).text((40, 10), text, fill=0, font=ImageFont.truetype(FONT, 150))
+    image.save(path)
+    return path
+
+
+def test_predict_says_not_a_digit_for_a_letter_and_reads_a_digit_as_before(raw_sample, tmp_path, capsys):
+    digit = tmp_path / "digit.png"
+    Image.fromarray(255 - raw_sample[1][0][0]).resize((112, 112)).save(digit)
+    status = main(["predict", str(READING_MODEL), str(digit), str(letter(tmp_path / "k.png", "K")), "--json"])
+    answers = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert answers[0]["digit"] == raw_sample[1][1][0] and not answers[0]["not_a_digit"]
+    assert answers[1]["not_a_digit"] and answers[1]["novelty"] > answers[0]["novelty"]
+    main(["predict", str(READING_MODEL), str(tmp_path / "k.png")])
+    assert "k.png: not a digit (novelty " in capsys.readouterr().out
+
+
+def test_evaluate_says_how_many_test_digits_would_be_taken_for_no_digit(capsys):
+    assert main(["evaluate", str(READING_MODEL), "--dataset", "sample"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Taken for not a digit"))
+    assert float(line.split(": ")[1].split("%")[0]) < 2  # of the sample's 1,000 test digits
