@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
@@ -28,8 +29,13 @@ FRAGMENT = 0.15
 SHORT_PART = 0.4
 # A group at least this much wider than high may be digits that touch (one in ten MNIST digits is wider than high) ...
 SPLIT_ASPECT = 1.0
-# ... and alone in its image, where it is no digit as a whole or wider than all but one in a hundred MNIST digits.
-LONE_SPLIT_ASPECT = 1.45
+# No piece is wider than this share of its height: wider than all but one in a hundred of MNIST's digits.
+WIDEST_PIECE = 1.45
+# A group alone in its image is cut only where its pieces are this much likelier (in the log) than the whole, so
+# that an image of one digit reads as one digit.
+LONE_DIGIT = 0.5
+# Pieces are read from the group shrunk to at most this many pixels high (a photo's digit can be 1,000 high).
+PIECE_HEIGHT = 84
 # The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
 NARROWEST_PIECE = 0.15
 # Candidate cuts lie this share of the group's height apart, besides the columns with least ink.
@@ -99,25 +105,36 @@ def box_of(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
 
 def cut_columns(strokes: np.ndarray) -> list[int]:
     """Where a group (its strokes cut to their box) may be cut: every CUT_STEP of its height and at the columns where
-    its ink is least (strictly less than on either side, smoothed over three columns), the two ends included."""
+    its ink is least (strictly less than on either side, smoothed over CUT_STEP of its height, so that a pencil's
+    grain makes no minima), the two ends included."""
     height, width = strokes.shape
-    profile = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), size=3)
-    least = np.flatnonzero((profile[1:-1] < profile[:-2]) & (profile[1:-1] < profile[2:])) + 1
     step = max(1, round(CUT_STEP * height))
+    profile = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), size=max(3, step))
+    least = np.flatnonzero((profile[1:-1] < profile[:-2]) & (profile[1:-1] < profile[2:])) + 1
     return sorted({0, width, *range(step, width, step), *least.tolist()})
 
 
 def pieces(strokes: np.ndarray) -> list[tuple[int, int]]:
     """The spans of columns a group may be cut into, as (first, one past the last) columns: all those between two
-    candidate cuts at least NARROWEST_PIECE of its height wide holding some ink."""
+    candidate cuts from NARROWEST_PIECE to WIDEST_PIECE of its height wide holding some ink."""
     cuts = cut_columns(strokes)
-    narrowest = NARROWEST_PIECE * strokes.shape[0]
+    height = strokes.shape[0]
     return [
         (start, stop)
         for index, start in enumerate(cuts)
         for stop in cuts[index + 1 :]
-        if stop - start >= narrowest and strokes[:, start:stop].any()
+        if NARROWEST_PIECE * height <= stop - start <= WIDEST_PIECE * height and strokes[:, start:stop].any()
     ]
+
+
+def shrunk(ink: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A group's ink and strokes at most PIECE_HEIGHT pixels high."""
+    if ink.shape[0] <= PIECE_HEIGHT:
+        return ink, strokes
+    size = (max(1, round(ink.shape[1] * PIECE_HEIGHT / ink.shape[0])), PIECE_HEIGHT)
+    small_ink = np.asarray(Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.BOX))
+    small_strokes = np.asarray(Image.fromarray(strokes.astype(np.float32)).resize(size, Image.Resampling.BOX)) > 0.5
+    return small_ink, small_strokes
 
 
 def best_cuts(spans: list[tuple[int, int]], costs: np.ndarray, width: int) -> list[int]:
@@ -143,22 +160,25 @@ class Readings:
     spans: list[tuple[int, int]]
     images: list[np.ndarray]
 
-    def may_be_several(self, lone: bool, whole_novelty: float, threshold: float) -> bool:
-        """Whether the group may be digits that touch: wider than SPLIT_ASPECT of its height and, alone in its
-        image, no digit as a whole or wider than LONE_SPLIT_ASPECT (so that an image of one digit reads as one)."""
+    @property
+    def aspect(self) -> float:
+        """The group's width over its height."""
         rows = np.flatnonzero(self.strokes.any(axis=1))
-        aspect = self.strokes.shape[1] / (rows[-1] - rows[0] + 1)
-        if lone:
-            return aspect > SPLIT_ASPECT and (whole_novelty > threshold or aspect > LONE_SPLIT_ASPECT)
-        return aspect > SPLIT_ASPECT
+        return self.strokes.shape[1] / (rows[-1] - rows[0] + 1)
+
+    def may_be_several(self) -> bool:
+        """Whether the group may be digits that touch: wider than SPLIT_ASPECT of its height, not yet cut."""
+        return len(self.spans) == 1 and self.aspect > SPLIT_ASPECT
 
     def add_pieces(self) -> None:
-        """Add every piece the group may be cut into."""
-        for start, stop in pieces(self.strokes):
-            if (start, stop) != self.spans[0] and (
-                image := piece_image(self.ink, self.strokes, start, stop)
-            ) is not None:
-                self.spans.append((start, stop))
+        """Add every piece the group may be cut into (read from the group shrunk to PIECE_HEIGHT), its span in the
+        group's own columns."""
+        ink, strokes = shrunk(self.ink, self.strokes)
+        scale = self.strokes.shape[1] / strokes.shape[1]
+        for start, stop in pieces(strokes):
+            span = (round(start * scale), round(stop * scale))
+            if span != self.spans[0] and (image := piece_image(ink, strokes, start, stop)) is not None:
+                self.spans.append(span)
                 self.images.append(image)
 
 
@@ -175,11 +195,12 @@ def number_readings(ink: np.ndarray, strokes: np.ndarray, name: str = "image") -
 
 
 def chosen_digits(
-    readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float
+    readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float, lone: bool = False
 ) -> list[WrittenDigit]:
     """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
-    cost, left to right."""
+    cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less."""
     costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
+    costs[0] -= LONE_DIGIT if lone else 0
     box = readings.box
     return [
         WrittenDigit(
@@ -203,28 +224,22 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 
 
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
-    """The digits of several images' readings: each group read whole, then the pieces of those that may be several
-    digits, the model run once over all wholes and once over all pieces."""
+    """The digits of several images' readings: every group read whole, then cut where it may be several digits (a
+    group alone in its image, only where it is no digit as a whole or wider than any one digit), the model run once
+    over all wholes and once over all pieces."""
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
     wholes = read_all(reader, [readings for readings, _ in groups])
     threshold = reader.check.threshold
-    split = [
-        r
-        for (r, lone), (_, novelty) in zip(groups, wholes, strict=True)
-        if r.may_be_several(lone, novelty[0], threshold)
-    ]
-    for readings in split:
-        readings.add_pieces()
-    answers = dict(zip(map(id, split), read_all(reader, split), strict=True))
-    read, index = [], 0
-    for number in numbers:
-        digits = []
-        for readings in number:
-            probabilities, novelty = answers.get(id(readings), wholes[index])
-            digits += chosen_digits(readings, probabilities, novelty, threshold)
-            index += 1
-        read.append(digits)
-    return read
+    for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
+        if readings.may_be_several() and (not lone or novelty[0] > threshold or readings.aspect > WIDEST_PIECE):
+            readings.add_pieces()
+    cut = [readings for readings, _ in groups if len(readings.spans) > 1]
+    answers = dict(zip(map(id, cut), read_all(reader, cut), strict=True))
+    chosen = iter(
+        chosen_digits(readings, *answers.get(id(readings), whole), threshold, lone)
+        for (readings, lone), whole in zip(groups, wholes, strict=True)
+    )
+    return [[digit for _ in number for digit in next(chosen)] for number in numbers]
 
 
 def piece_image(ink: np.ndarray, strokes: np.ndarray, start: int, stop: int) -> np.ndarray | None:

@@ -3,7 +3,8 @@ export, chalk, a phone JPEG turned by its EXIF tag, ...): the fixtures of tests/
 `python -m benchmarks.own_digits` measures at scale. They live with the tests: the package does not ship them.
 
 Each kind (KINDS) is a function (digit, random generator, path stem) -> the file written, at a random size (28 to
-1,000 pixels), margin, position and stroke width; render_kind writes many digits as one kind, seeded.
+1,000 pixels), margin, position and stroke width; render_kind writes many digits as one kind, seeded. At the end:
+numbers written on one line, letters and doodles (tests/test_numbers.py, `python -m benchmarks.numbers`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from mnist_cnn.mnist_style import centre_by_mass, fit_in_box, ink_box
@@ -470,3 +471,59 @@ def sklearn_as_mnist(digit: np.ndarray) -> np.ndarray:
     ink = digit.astype(np.float32) / 16
     field = centre_by_mass(fit_in_box(ink[ink_box(ink)]))
     return np.round(field * 255).astype(np.uint8)
+
+
+# Things written on one line, and things that are not digits (tests/test_numbers.py, benchmarks/numbers.py).
+
+DOODLES = ("star", "smiley", "arrow", "cross", "scribble")
+# A number's digits' feet lie up to this many pixels off the line; the line has this much margin around it.
+SHIFT, MARGIN = 3, 4
+
+
+def mnist_like(ink: np.ndarray) -> np.ndarray:
+    """Ink in [0, 1] made as MNIST's makers made digits: cut to its ink, fitted in 20x20, centred by mass (uint8)."""
+    return np.round(centre_by_mass(fit_in_box(ink[ink_box(ink)])) * 255).astype(np.uint8)
+
+
+def letter(font: Path, character: str) -> np.ndarray:
+    """A letter in a font, MNIST-like."""
+    image = Image.new("L", (240, 240))
+    ImageDraw.Draw(image).text((120, 120), character, fill=255, font=ImageFont.truetype(str(font), 96), anchor="mm")
+    return mnist_like(np.asarray(image, np.float32) / 255)
+
+
+def doodle(name: str, rng: np.random.Generator) -> np.ndarray:
+    """One of DOODLES drawn with a pen 4 to 10 pixels wide on 112x112, turned at random, MNIST-like."""
+    image, width, turn = Image.new("L", (112, 112)), int(rng.integers(4, 11)), rng.uniform(0, 2 * np.pi)
+    draw = ImageDraw.Draw(image)
+    line = lambda points: draw.line(points, fill=255, width=width, joint="curve")  # noqa: E731
+    at = lambda radius, angle: (56 + radius * np.cos(angle + turn), 56 + radius * np.sin(angle + turn))  # noqa: E731
+    if name == "star":
+        line([at(40 if point % 2 == 0 else 16, point * np.pi / 5) for point in range(11)])
+    elif name == "smiley":
+        draw.ellipse((14, 14, 98, 98), outline=255, width=width)
+        for eye in (40, 72):
+            draw.ellipse((eye - 6, 36, eye + 6, 50), fill=255)
+        draw.arc((32, 36, 80, 80), 25, 155, fill=255, width=width)
+    elif name in ("arrow", "cross"):
+        line([at(42, np.pi), at(42, 0)])
+        line([at(28, 0.5), at(42, 0), at(28, -0.5)] if name == "arrow" else [at(40, np.pi / 2), at(40, -np.pi / 2)])
+    else:
+        line([tuple(point) for point in rng.uniform(12, 100, (rng.integers(5, 12), 2))])
+    return mnist_like(np.asarray(image, np.float32) / 255)
+
+
+def compose(digits: np.ndarray, gaps: list[int], scales, shifts) -> tuple[np.ndarray, bool]:
+    """MNIST digits written left to right on one line (uint8, ink high), each cut to its ink, scaled and its foot
+    shifted off the line, `gaps` pixels between their ink (below 0: overlapping, by a third of the narrower digit at
+    most); and whether no two touch."""
+    inks = [digit_crop(digit) for digit in digits]
+    inks = [enlarged(ink, round(scale * ink.shape[0])) for ink, scale in zip(inks, scales, strict=True)]
+    gaps = [max(gap, -(min(a.shape[1], b.shape[1]) // 3)) for gap, a, b in zip(gaps, inks[:-1], inks[1:], strict=True)]
+    lefts = MARGIN + np.cumsum([0] + [ink.shape[1] + gap for ink, gap in zip(inks[:-1], gaps, strict=True)])
+    line = MARGIN + SHIFT + max(ink.shape[0] for ink in inks)
+    canvas = np.zeros((line + SHIFT + MARGIN, max(lefts + [ink.shape[1] for ink in inks]) + MARGIN), np.float32)
+    for ink, left, shift in zip(inks, lefts, shifts, strict=True):
+        place = canvas[line + shift - ink.shape[0] : line + shift, left : left + ink.shape[1]]
+        np.maximum(place, ink, out=place)
+    return np.round(canvas * 255).astype(np.uint8), min(gaps) > 0

@@ -6,6 +6,7 @@ import socket
 import uuid
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
@@ -22,15 +23,19 @@ from mnist_cnn.demo import (
 )
 from mnist_cnn.image_files import grey_levels
 from mnist_cnn.mnist_style import image_to_mnist
+from mnist_cnn.novelty import DigitReader, novelty_for
 from mnist_cnn.predict import predict_files
 
-from digit_kinds import digit_crop, enlarged, pen_line
+from digit_kinds import compose, digit_crop, enlarged, letter, pen_line
 from user_images import mnist_digit_as_photo, truncated_qoi
 
 pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
 import httpx  # noqa: E402  (Gradio's own HTTP client)
 from gradio_client import Client, handle_file  # noqa: E402
 
+READING_MODEL = Path(__file__).parent / "data" / "reading-model.keras"
+# DejaVu Sans as matplotlib ships it: no font package to install where the tests run.
+DEJAVU = f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 # Where the browser test leaves its screenshot, for the README (docs/demo.png), when asked.
@@ -287,3 +292,21 @@ def test_a_drawing_is_read_as_the_digit_it_draws(reading_model, raw_sample, brus
     assert (drawn == labels).mean() >= (on_arrays == labels).mean() - 0.05
     top, *_ = predict_drawing(model, {"composite": sketches[0]})
     assert int(max(top, key=top.get)) == drawn[0]  # the page's answer is that reading's
+
+
+def test_a_written_number_is_read_whole_with_each_digit_boxed_and_a_letter_is_not_a_digit(reading_model, raw_sample):
+    reader = DigitReader(reading_model, novelty_for(reading_model, READING_MODEL))
+    images, labels = raw_sample[1]
+    number, _ = compose(images[:3], [6, 6], np.ones(3), np.zeros(3, int))
+    drawing = as_drawn(number)
+    top, boxed, why, message = predict_drawing(reader, {"composite": drawing})
+    assert message.startswith(f"The model reads the number **{''.join(map(str, labels[:3]))}**")
+    assert len(top) == 3 and why is None
+    assert boxed.shape[:2] == (drawing.height, drawing.width) and (boxed[..., 0] > boxed[..., 1] + 100).any()  # red
+    *_, message = predict_drawing(reader, {"composite": as_drawn(letter(DEJAVU, "K"))})
+    assert message.startswith("This does not look like a digit to the model")
+
+
+def as_drawn(ink: np.ndarray) -> Image.Image:
+    """Ink (uint8, light on dark) enlarged four times, dark on white, as a drawing."""
+    return Image.fromarray(255 - np.kron(ink, np.ones((4, 4), np.uint8)))
