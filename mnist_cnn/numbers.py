@@ -18,7 +18,7 @@ from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
 from mnist_cnn.errors import ImageError
-from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist
+from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist, shapes_side_by_side
 from mnist_cnn.novelty import DigitReader
 
 # Parts whose column spans overlap by at least this share of the narrower one are one digit's.
@@ -190,7 +190,11 @@ def group_readings(ink: np.ndarray, group: np.ndarray, name: str) -> Readings:
 
 
 def number_readings(ink: np.ndarray, strokes: np.ndarray, name: str = "image") -> list[Readings]:
-    """The readings of every group of strokes in an ink map (mnist_style.ink_and_strokes), left to right."""
+    """The readings of every group of strokes in an ink map (mnist_style.ink_and_strokes), left to right; all its
+    strokes as one group where they make one digit-like shape (as mnist_style counts them), so that an image of one
+    digit reads exactly as one digit alone always has."""
+    if shapes_side_by_side(strokes) <= 1:
+        return [group_readings(ink, strokes, name)]
     return [group_readings(ink, group, name) for group in digit_groups(strokes)]
 
 
@@ -225,13 +229,13 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
     """The digits of several images' readings: every group read whole, then cut where it may be several digits (a
-    group alone in its image, only where it is no digit as a whole or wider than any one digit), the model run once
+    group alone in its image, only where it is no digit as a whole and wider than any one digit), the model run once
     over all wholes and once over all pieces."""
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
     wholes = read_all(reader, [readings for readings, _ in groups])
     threshold = reader.check.threshold
     for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
-        if readings.may_be_several() and (not lone or novelty[0] > threshold or readings.aspect > WIDEST_PIECE):
+        if readings.may_be_several() and (not lone or (novelty[0] > threshold and readings.aspect > WIDEST_PIECE)):
             readings.add_pieces()
     cut = [readings for readings, _ in groups if len(readings.spans) > 1]
     answers = dict(zip(map(id, cut), read_all(reader, cut), strict=True))

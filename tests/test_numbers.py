@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import mnist_cnn.numbers
 from mnist_cnn.novelty import novelty_for
 from mnist_cnn.predict import predict_files
 
@@ -53,12 +52,19 @@ def test_digits_written_apart_are_read_as_one_number_left_to_right(reading_model
     assert lefts == sorted(lefts)
 
 
-def test_touching_digits_are_cut_where_the_model_reads_the_pieces(reading_model, check, raw_sample, tmp_path):
+def test_digits_written_against_each_other_are_read_apart(reading_model, check, raw_sample, tmp_path):
     images, labels = raw_sample[1]
-    pairs = [[13, 14, 15], [16, 17, 18]]  # three digits touching: no gap between their ink
-    paths = [written(tmp_path / f"{n}.png", [images[i] for i in chosen], gap=0) for n, chosen in enumerate(pairs)]
+    pairs = [[13, 14, 15], [16, 17, 18]]  # the first two touching (no gap between their ink), the third apart
+    inks = [compose(images[chosen], [0, 8], np.ones(3), np.zeros(3, int))[0] for chosen in pairs]
+    paths = [as_scan(tmp_path / f"{n}.png", ink) for n, ink in enumerate(inks)]
     predictions = predict_files(reading_model, paths, check=check)
     assert [p.number for p in predictions] == ["".join(str(labels[i]) for i in chosen) for chosen in pairs]
+
+
+def as_scan(path, ink: np.ndarray):
+    """Ink (uint8, light on dark) enlarged SCALE times, dark on white."""
+    Image.fromarray(255 - np.kron(ink, np.ones((SCALE, SCALE), np.uint8))).save(path)
+    return path
 
 
 def test_an_image_of_one_digit_reads_as_one_digit(reading_model, check, raw_sample, tmp_path):
@@ -70,24 +76,22 @@ def test_an_image_of_one_digit_reads_as_one_digit(reading_model, check, raw_samp
     assert not any(p.not_a_digit for p in predictions)
 
 
-def test_without_cuts_touching_digits_would_be_one(reading_model, check, raw_sample, tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist_cnn.numbers, "SPLIT_ASPECT", 100.0)
-    images, _ = raw_sample[1]
-    (prediction,) = predict_files(reading_model, [written(tmp_path / "n.png", list(images[13:16]), 0)], check=check)
-    assert len(prediction.digits) < 3  # what the test above holds is the cutting's doing
-
-
 # DejaVu Sans as matplotlib ships it: no font package to install where the tests run.
 DEJAVU = f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf"
 NUMBERS = [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9, 10]]  # the sample's test digits: 976, 1937, 4981
-OVERLAPPING = [[20, 21], [22, 23]]  # 57 and 31, which read as one digit when a group of strokes is never cut
+# 57 and 31 overlapping in their columns, each with a digit apart after it
+OVERLAPPING = [[20, 21, 24], [22, 23, 25]]
 NUMBER_KINDS = ["scan with margin", "sheet on a desk", "canvas, white strokes", "pencil"]
+# On every kind of file, things that are not digits score this many times the novelty of digits, in the median.
+NOVELTY_RATIO = 3
 
 
-def on_one_line(images: np.ndarray, gap: int) -> np.ndarray:
-    """Digits on one line, `gap` pixels apart at MNIST's scale (below 0: overlapping), their size and feet kept."""
+def on_one_line(images: np.ndarray, gap: int, last_gap: int | None = None) -> np.ndarray:
+    """Digits on one line, `gap` pixels apart at MNIST's scale (below 0: overlapping; the last two `last_gap`
+    apart), their size and feet kept."""
     count = len(images)
-    return compose(images, [gap] * (count - 1), np.ones(count), np.zeros(count, int))[0]
+    gaps = [gap] * (count - 1) if last_gap is None else [gap] * (count - 2) + [last_gap]
+    return compose(images, gaps, np.ones(count), np.zeros(count, int))[0]
 
 
 def clothes(long_sleeves: bool) -> np.ndarray:
@@ -124,23 +128,11 @@ def test_numbers_read_whole_from_each_kind_of_file(kind, reading_model, check, r
 
 
 @pytest.mark.parametrize("kind", ["scan with margin", "pencil"])
-def test_overlapping_digits_are_split(kind, reading_model, check, raw_sample, tmp_path):
+def test_digits_overlapping_in_their_columns_are_read_apart(kind, reading_model, check, raw_sample, tmp_path):
     images, labels = raw_sample[1]
-    pairs = [on_one_line(images[chosen], gap=-2) for chosen in OVERLAPPING]
+    pairs = [on_one_line(images[chosen], gap=-2, last_gap=8) for chosen in OVERLAPPING]
     predictions = predict_files(reading_model, render_kind(kind, pairs, tmp_path), check=check)
     assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in OVERLAPPING]
-
-
-def test_without_cuts_the_overlapping_digits_would_be_one(reading_model, check, raw_sample, tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist_cnn.numbers, "SPLIT_ASPECT", 100.0)
-    images, _ = raw_sample[1]
-    pairs = [on_one_line(images[chosen], gap=-2) for chosen in OVERLAPPING]
-    predictions = predict_files(reading_model, render_kind("scan with margin", pairs, tmp_path), check=check)
-    assert all(len(p.digits) == 1 for p in predictions)  # what the test above holds is the cutting's doing
-
-
-# On every kind of file, things that are not digits score this many times the novelty of digits, in the median.
-NOVELTY_RATIO = 3
 
 
 @pytest.mark.parametrize("kind", KINDS)
