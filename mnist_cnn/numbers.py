@@ -18,7 +18,7 @@ from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
 from mnist_cnn.errors import ImageError
-from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist, shapes_side_by_side
+from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist, ink_box, shapes_side_by_side
 from mnist_cnn.novelty import DigitReader
 
 # Parts whose column spans overlap by at least this share of the narrower one are one digit's.
@@ -95,11 +95,10 @@ def column_gap(first: np.ndarray, second: np.ndarray) -> int:
 
 
 def box_of(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
-    """The box of a mask's pixels, widened by `margin` pixels where the image allows."""
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return (
-        slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, mask.shape[0])),
-        slice(max(columns[0] - margin, 0), min(columns[-1] + 1 + margin, mask.shape[1])),
+    """The box of a mask's pixels (mnist_style.ink_box), widened by `margin` pixels where the image allows."""
+    return tuple(
+        slice(max(side.start - margin, 0), min(side.stop + margin, size))
+        for side, size in zip(ink_box(mask), mask.shape, strict=True)
     )
 
 
