@@ -72,9 +72,11 @@ def reading_model():
 
 
 def saved_run(folder: Path):
-    """The RunResult of the finished run in `folder`, read from its files (its model loaded, no test report)."""
+    """The RunResult of the finished run in `folder`, read from its files (its model and novelty check loaded, no
+    test report)."""
     from mnist_cnn.config import Config
     from mnist_cnn.model import load_model
+    from mnist_cnn.novelty import NoveltyCheck
     from mnist_cnn.runs import RunFiles
     from mnist_cnn.train import RunResult
 
@@ -96,6 +98,7 @@ def saved_run(folder: Path):
         trained_config=Config(**results["trained_config"]),
         temperature=results["temperature"],
         files=files,
+        novelty=NoveltyCheck.load(files.novelty),
     )
 
 
