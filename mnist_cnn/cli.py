@@ -6,8 +6,11 @@ mnist-cnn summary [--filters N] [--kernel-size N] [--pool-size N] [--diagram PAT
 mnist-cnn predict MODEL IMAGE [IMAGE ...] [--top K] [--json] [--explain DIR]
 mnist-cnn export MODEL [--format saved_model|litert|onnx] [--output PATH]
 mnist-cnn demo MODEL [--host HOST] [--port PORT]
+mnist-cnn sheet [--paper a4|letter] [--output PATH]
+mnist-cnn tune MODEL SOURCE [SOURCE ...] [--output DIR] [--replace] [--restart] [--dataset ...] [--epochs N] ...
 
-The hyperparameters' flags are made from `Config`'s fields, their help from each field's description. Building and
+The hyperparameters' flags are made from `Config`'s fields (tune's from `TuneSettings`'), their help from each
+field's description. Building and
 parsing the arguments imports no Keras: the backend is chosen once they are read and checked, and only then are the
 commands (mnist_cnn.commands, which import Keras: seconds) imported, so that `--help`, `--version` and a mistyped
 argument are answered at once.
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS, use_backend
-from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, config_for
+from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, TuneSettings, config_for
 from mnist_cnn.data import DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
@@ -54,6 +57,16 @@ TRAIN_SWITCHES = {
     "--replace": "replace a finished run in --output (an unfinished one is resumed)",
     "--benchmark": "print cloudmesh StopWatch's benchmark table",
 }
+# tune's switches: train's, for the new run's folder.
+TUNE_SWITCHES = {flag: TRAIN_SWITCHES[flag] for flag in ("--restart", "--replace")}
+SOURCES_HELP = (
+    "a photo or scan of a filled sheet (mnist-cnn sheet writes one to print), or a folder of subfolders 0 ... 9 of "
+    "image files of one digit each"
+)
+# mnist_cnn.sheet.PAPERS' names: not imported, so that the parser imports no drawing library.
+PAPERS = ("a4", "letter")
+# The sheet is written as both; --output names either.
+SHEET_SUFFIXES = (".pdf", ".png")
 TOP_DIGITS = (1, 10)
 PORTS = (1, 65535)
 DEFAULT_PORT = 7860
@@ -91,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 def resume_note(args: argparse.Namespace) -> str:
     """What an interrupted command adds to its line: how to resume the training run it stopped, if one."""
     output = getattr(args, "output", None)  # train names its default folder here (commands.train)
-    if args.command != "train" or output is None:
+    if args.command not in ("train", "tune") or output is None:
         return ""
     return f"; run the same command to resume from the last finished epoch saved in {output}"
 
@@ -100,6 +113,8 @@ def run_command(args: argparse.Namespace) -> int:
     """Check the settings, choose the backend, and only then import Keras (with the commands) and run the command."""
     if args.takes_config:
         args.config = config_from(args)
+    if getattr(args, "takes_tune_settings", False):
+        args.settings = tune_settings_from(args)
     use_backend(getattr(args, "backend", None))
     from mnist_cnn import commands
 
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_flag(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for add in (add_train, add_evaluate, add_summary, add_predict, add_export, add_demo):
+    for add in (add_train, add_evaluate, add_summary, add_predict, add_export, add_demo, add_sheet, add_tune):
         add(commands)
     return parser
 
@@ -212,6 +227,39 @@ def add_demo(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--port", type=int_between(*PORTS), default=DEFAULT_PORT, help=port_help)
 
 
+def add_sheet(commands: argparse._SubParsersAction) -> None:
+    """`sheet`: the paper, and where to write the sheet."""
+    sheet = add_command(commands, "sheet", "write a sheet to print and fill in with your digits for tune, PDF and PNG")
+    sheet.add_argument("--paper", choices=PAPERS, default=PAPERS[0], help="default: %(default)s")
+    output_help = "the PDF, the PNG written beside it, or the PNG (default: sheet-PAPER.pdf)"
+    sheet.add_argument("--output", metavar="PATH", type=sheet_path, help=output_help)
+
+
+def add_tune(commands: argparse._SubParsersAction) -> None:
+    """`tune`: a model, the user's digits, the new run's folder and switches, MNIST's data, the settings."""
+    purpose = "fine-tune a saved model on your handwriting (photos of filled sheets, or folders of digit files)"
+    tune = add_command(commands, "tune", purpose)
+    tune.set_defaults(takes_tune_settings=True)
+    add_model(tune)
+    tune.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help=SOURCES_HELP)
+    output_help = "the new run's folder (default: runs/NAME-tuned, NAME the model's run folder's, or its file's)"
+    tune.add_argument("--output", metavar="DIR", type=Path, help=output_help)
+    for flag, text in TUNE_SWITCHES.items():
+        tune.add_argument(flag, action="store_true", help=text)
+    add_data_flags(tune)
+    group = tune.add_argument_group("fine-tuning (mnist_cnn.tune says how the defaults were chosen)")
+    for setting in dataclasses.fields(TuneSettings):
+        values = f"default: {show_value(setting.default)}"
+        group.add_argument(config_flag(setting.name), help=described(setting, values), **config_flag_kind(setting))
+
+
+def sheet_path(text: str) -> Path:
+    """An argparse type: a path ending in .pdf or .png, else the parser's one-line error."""
+    if Path(text).suffix.lower() not in SHEET_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"the sheet is written as a .pdf and a .png: not {text!r}")
+    return Path(text)
+
+
 def add_data_flags(command: argparse.ArgumentParser) -> None:
     """--dataset and --data: which images a command trains or tests on."""
     dataset_help = "default: mnist, or the sample shipped in the package (saying so) where MNIST cannot be had"
@@ -264,9 +312,14 @@ def config_flag_kind(setting: dataclasses.Field) -> dict[str, object]:
 
 def config_flag_help(setting: dataclasses.Field) -> str:
     """A Config field's description, then its range and each recipe's value, as --help shows them."""
+    return described(setting, recipe_values(setting.name))
+
+
+def described(setting: dataclasses.Field, values: str) -> str:
+    """A settings field's description, then its range and, in brackets, `values`, as --help shows them."""
     accepted = setting.metadata.get("range")
     limits = f"; {accepted}" if accepted is not None else ""
-    return f"{setting.metadata['help']}{limits} ({recipe_values(setting.name)})".replace("%", "%%")
+    return f"{setting.metadata['help']}{limits} ({values})".replace("%", "%%")
 
 
 def recipe_values(name: str) -> str:
@@ -304,3 +357,9 @@ def config_from(args: argparse.Namespace) -> Config:
             "note: calibration is off: --validation-split 0 leaves no images to fit its temperature on", file=sys.stderr
         )
     return config_for(recipe, **overrides)
+
+
+def tune_settings_from(args: argparse.Namespace) -> TuneSettings:
+    """tune's TuneSettings: the defaults with the flags given."""
+    given = {setting.name: getattr(args, setting.name) for setting in dataclasses.fields(TuneSettings)}
+    return TuneSettings(**{name: value for name, value in given.items() if value is not None})

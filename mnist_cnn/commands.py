@@ -22,12 +22,16 @@ from mnist_cnn.export import default_export_path, export_model
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, novelty_for
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
-from mnist_cnn.predict import Prediction, predict_files
+from mnist_cnn.predict import answer_text, predict_files
 from mnist_cnn.runs import RunConflictError, RunFiles, RunFolder
+from mnist_cnn.sheet import write_sheet
 from mnist_cnn.train import train_and_evaluate
+from mnist_cnn.tune import TuneResult, check_source_kept, fine_tune, user_digits
 
 RUNS_FOLDER = Path("runs")
 DRY_RUN_FOLDER = RUNS_FOLDER / "dry-run"
+# How tune names the dataset it mixes in and tests on.
+DATASET_NAMES = {"mnist": "MNIST", "sample": "MNIST sample", "fashion": "Fashion-MNIST"}
 # Keras' `verbose` for one line per epoch.
 ONE_LINE_PER_EPOCH = 2
 
@@ -78,7 +82,12 @@ def default_output(dataset: str, args: argparse.Namespace) -> Path:
     replace it, RunConflictError says how to keep both."""
     if args.dry_run:
         return DRY_RUN_FOLDER
-    folder = RUNS_FOLDER / f"{dataset}-{args.recipe}"
+    return kept_finished_run(RUNS_FOLDER / f"{dataset}-{args.recipe}", args)
+
+
+def kept_finished_run(folder: Path, args: argparse.Namespace) -> Path:
+    """`folder`, unless it holds a finished run that neither --replace nor --restart asks to replace: then
+    RunConflictError says how to keep both."""
     if RunFiles(folder).finished and not (args.replace or args.restart):
         raise RunConflictError(
             f"{folder} holds a finished run: to keep both, give this one its own folder (--output {free_folder(folder)}"
@@ -170,7 +179,7 @@ def predict(args: argparse.Namespace) -> int:
         if prediction.error:
             print(f"error: {prediction.error}", file=sys.stderr)
         elif not args.json:
-            print(f"{prediction.file}: {answer_line(prediction, check.threshold)}")
+            print(f"{prediction.file}: {answer_text(prediction, check.threshold)}")
     if args.explain is not None:
         pictures = [
             save_figure(
@@ -185,18 +194,6 @@ def predict(args: argparse.Namespace) -> int:
             file=sys.stderr if args.json else sys.stdout,
         )
     return 1 if any(prediction.error for prediction in predictions) else 0
-
-
-def answer_line(prediction: Prediction, threshold: float) -> str:
-    """A prediction as `mnist-cnn predict` prints it: the top digits, a number's digits, or "not a digit"."""
-    if len(prediction.digits) > 1:
-        each = ", ".join(f"{int(d.probabilities.argmax())} ({d.probabilities.max():.1%})" for d in prediction.digits)
-        line = f"{prediction.number} ({prediction.probability:.1%}): {each}"
-    else:
-        line = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
-    if prediction.not_a_digit:
-        return f"not a digit (novelty {prediction.novelty:.2f}, above {threshold:.2f}; read as {line})"
-    return line
 
 
 def export(args: argparse.Namespace) -> int:
@@ -241,3 +238,71 @@ def save_plots(
 def print_saved_plots(paths: list[Path]) -> None:
     """One line naming the figures saved."""
     print(f"Saved plots: {', '.join(str(path) for path in paths)}")
+
+
+def tune(args: argparse.Namespace) -> int:
+    """`mnist-cnn tune`: fine-tune a model on the user's digits as a new run; print what was read of each source, the
+    scores before and after, and the files saved. Bad input is one error line before anything is written."""
+    source = load_model(args.model)  # a bad model file is told before any photo is read
+    output = args.output = kept_finished_run(args.output or default_tuned_folder(args.model), args)
+    check_source_kept(args.model, output)
+    digits = user_digits(args.sources)
+    for read in digits.sources:
+        print(
+            f"{read.path}: {read.count} digits read" + (f", {len(read.problems)} not learnt:" if read.problems else "")
+        )
+        for line in read.problems:
+            print(f"  {line}")
+    dataset, data = load_command_data(args)
+    dataset = DATASET_NAMES.get(dataset, dataset)
+    print(
+        f"Fine-tuning {args.model} on your {len(digits.labels)} digits (some of each held out to score it) with "
+        f"{dataset}'s training digits mixed in, into {output}"
+    )
+    result = fine_tune(
+        args.model,
+        digits,
+        RunFolder(output, restart=args.restart, replace=args.replace),
+        mnist=data,
+        settings=args.settings,
+        source=source,
+        verbose="auto" if sys.stdout.isatty() else ONE_LINE_PER_EPOCH,
+    )
+    print(f"\n{tuned_scores(result, dataset, len(data[1][0]))}")
+    print(
+        f"Saved the tuned model {result.run.files.model} (with its results and tuning.json); {args.model} is unchanged"
+    )
+    for path in result.contact_sheets:
+        print(f"Contact sheet of what was read, to check: {path}")
+    return 0
+
+
+def default_tuned_folder(model: Path) -> Path:
+    """runs/NAME-tuned: NAME the model's run folder's (runs/mnist-fast/model.keras: mnist-fast), else its file's."""
+    name = model.parent.name if model.name == "model.keras" and model.parent.name else model.stem
+    return RUNS_FOLDER / f"{name}-tuned"
+
+
+def tuned_scores(result: TuneResult, dataset: str, test_size: int) -> str:
+    """The scores before and after, one line each: the user's held-out digits, then the test set's."""
+    if result.held_out_digits:
+        held_out = (
+            f"Your {result.held_out_digits} held-out digits (never trained on): {result.held_out_before:.1%} -> "
+            f"{result.held_out_after:.1%}"
+        )
+    else:
+        held_out = "None of your digits held out to score it: give at least two of a digit"
+    recorded = " (before: the source run's results.json)" if result.mnist_test_before_from == "results.json" else ""
+    return (
+        f"{held_out}\n{dataset} test accuracy ({test_size:,} digits): {result.mnist_test_before:.2%} -> "
+        f"{result.mnist_test_after:.2%}{recorded}"
+    )
+
+
+def sheet(args: argparse.Namespace) -> int:
+    """`mnist-cnn sheet`: write the sheet to print and fill in, as a PDF and a PNG."""
+    output = args.output or Path(f"sheet-{args.paper}.pdf")
+    pdf, png = (write_sheet(output.with_suffix(suffix), args.paper) for suffix in (".pdf", ".png"))
+    print(f"Saved {pdf} and {png} ({args.paper}): print one, write a digit in each box, photograph the whole sheet,")
+    print("then teach a model your handwriting: mnist-cnn tune MODEL PHOTO")
+    return 0

@@ -85,6 +85,24 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
 
 
+def check_field(settings: object, setting_field: dataclasses.Field) -> None:
+    """Check one field of a frozen dataclass of settings against its type, choices and range (ConfigError); store its
+    value as the Python type it names."""
+    name, value = setting_field.name, getattr(settings, setting_field.name)
+    if value is None and setting_field.type.endswith(" | None"):
+        return
+    kind = setting_field.type.removesuffix(" | None")
+    if kind in FIELD_TYPES:
+        check_type(name, value, kind)
+        value = FIELD_TYPES[kind](value)  # ints given for floats become floats, NumPy's scalars Python's
+        object.__setattr__(settings, name, value)
+    choices = setting_field.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    if "range" in setting_field.metadata:
+        check_range(name, value, setting_field.metadata["range"])
+
+
 def check_type(name: str, value: object, kind: str) -> None:
     """Raise ConfigError naming `name` and what it accepts unless `value` is of `kind`: "int" (an int, not a bool),
     "float" (a number, an int included, not a bool; check_range then asks it to be finite) or "bool"."""
@@ -191,19 +209,7 @@ class Config:
 
     def _check_field(self, setting_field: dataclasses.Field) -> None:
         """Check one field against its type, choices and range; store its value as the Python type it names."""
-        name, value = setting_field.name, getattr(self, setting_field.name)
-        if value is None and setting_field.type.endswith(" | None"):
-            return
-        kind = setting_field.type.removesuffix(" | None")
-        if kind in FIELD_TYPES:
-            check_type(name, value, kind)
-            value = FIELD_TYPES[kind](value)  # ints given for floats become floats, NumPy's scalars Python's
-            object.__setattr__(self, name, value)
-        choices = setting_field.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-        if "range" in setting_field.metadata:
-            check_range(name, value, setting_field.metadata["range"])
+        check_field(self, setting_field)
 
     def _check_together(self) -> None:
         """Check the settings that limit one another."""
@@ -290,3 +296,59 @@ def config_for(recipe: str = "seed", **overrides: object) -> Config:
     except KeyError:
         raise ConfigError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}") from None
     return base.replace(**{name: value for name, value in overrides.items() if value is not None})
+
+
+# The layers fine-tuning trains: all of them, or the last (Dense) layer alone, the convolutions kept as they are.
+TUNED_LAYERS = ("all", "dense")
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How `mnist-cnn tune` fine-tunes a trained model on a user's own digits (mnist_cnn.tune, which says how the
+    defaults were chosen). Here, beside Config, so that the command line makes their flags without importing Keras."""
+
+    learning_rate: float = setting(
+        3e-4,
+        "Adam's learning rate, constant: small, so that the trained weights move only a little",
+        accepted=Range(0, MAX_LEARNING_RATE, low_open=True),
+    )
+    epochs: int = setting(5, "passes over your digits, each with its share of MNIST's", accepted=POSITIVE_INT)
+    layers: str = setting(
+        "all", "the layers that train: all, or dense (the last layer alone, the convolutions kept)", TUNED_LAYERS
+    )
+    mnist_share: int = setting(
+        16,
+        "MNIST training digits mixed in per digit of yours trained on, so that MNIST's are not forgotten (and as "
+        "many MNIST validation digits per digit of yours held out, at least 200); 0: none",
+        accepted=Range(0),
+    )
+    held_out: float = setting(
+        0.2,
+        "fraction of your digits of each kind held out, never trained on, to score the model before and after (at "
+        "least one of each digit you gave two or more of)",
+        accepted=Range(0, 1, low_open=True, high_open=True),
+    )
+    max_shift: float = setting(
+        0.1,
+        "augmentation: shift training images at random up to this fraction of their side; 0: off",
+        accepted=FRACTION,
+    )
+    max_rotation: float = setting(
+        0.03,
+        "augmentation: rotate training images at random up to this fraction of a full turn; 0: off",
+        accepted=Range(0, 1),
+    )
+    seed: int = setting(
+        42,
+        "random seed of the digits held out, the MNIST digits mixed in, the shuffling and the augmentation",
+        accepted=Range(0, MAX_SEED),
+    )
+
+    def __post_init__(self) -> None:
+        """Check every setting, naming it and what it accepts in one line; raise ConfigError."""
+        for setting_field in dataclasses.fields(self):
+            check_field(self, setting_field)
+
+    def replace(self, **changes: object) -> TuneSettings:
+        """A copy with some values changed; unknown names raise TypeError, bad values ConfigError."""
+        return dataclasses.replace(self, **changes)

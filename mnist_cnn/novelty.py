@@ -91,11 +91,6 @@ def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[n
     return tuple(np.asarray(keras.ops.convert_to_numpy(output), dtype=np.float32) for output in outputs)
 
 
-def features(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """The features of (N, 28, 28, 1) images in [0, 1] before `model`'s last layer."""
-    return features_and_probabilities(with_features(model), images)[0]
-
-
 @dataclass
 class DigitReader:
     """A model and its novelty check: for a batch of images, the probabilities and whether each is not a digit."""
@@ -124,8 +119,11 @@ def fit_novelty(
     """The check of `model`: a bank of the features of bank_size of `bank_images` (training digits), its threshold
     refusing VALIDATION_REFUSED of `threshold_images` (validation digits, none in the bank)."""
     chosen = np.random.default_rng(seed).permutation(len(bank_images))[:bank_size]
-    check = NoveltyCheck(unit_length(features(model, bank_images[chosen])), neighbour, threshold=np.inf)
-    check.threshold = float(np.quantile(check.scores(features(model, threshold_images)), 1 - VALIDATION_REFUSED))
+    both = with_features(model)  # one model for both passes
+    bank = unit_length(features_and_probabilities(both, bank_images[chosen])[0])
+    check = NoveltyCheck(bank, neighbour, threshold=np.inf)
+    threshold_scores = check.scores(features_and_probabilities(both, threshold_images)[0])
+    check.threshold = float(np.quantile(threshold_scores, 1 - VALIDATION_REFUSED))
     return check
 
 

@@ -79,6 +79,18 @@ class Prediction:
             self.probability = float(np.prod([digit.probabilities.max() for digit in self.digits]))
 
 
+def answer_text(prediction: Prediction, threshold: float) -> str:
+    """A prediction in words, as `mnist-cnn predict` prints it: the top digits, a number's digits, or "not a digit"."""
+    if len(prediction.digits) > 1:
+        each = ", ".join(f"{int(d.probabilities.argmax())} ({d.probabilities.max():.1%})" for d in prediction.digits)
+        line = f"{prediction.number} ({prediction.probability:.1%}): {each}"
+    else:
+        line = ", ".join(f"{digit} ({probability:.1%})" for digit, probability in prediction.top)
+    if prediction.not_a_digit:
+        return f"not a digit (novelty {prediction.novelty:.2f}, above {threshold:.2f}; read as {line})"
+    return line
+
+
 def read_ink(source: str | os.PathLike | Image.Image, name: str) -> tuple[np.ndarray, list[Readings]]:
     """An image file (or a drawing) as its grey levels and the ways its digits may be read (mnist_cnn.numbers);
     ImageError, one line naming `name`, for whatever keeps it from being read."""

@@ -268,10 +268,20 @@ def timed(stage: str, timings: dict[str, float]) -> Iterator[None]:
     timings[stage] = float(StopWatch.get(stage, digits=4))
 
 
-def build(config: Config, train_size: int) -> tuple[keras.Model, str]:
-    """The compiled model, built in the config's precision; and that precision's name."""
+def build(config: Config, train_size: int, start_from: keras.Model | None = None) -> tuple[keras.Model, str]:
+    """The compiled model, built in the config's precision (or a copy of `start_from`, see `copied`); and that
+    precision's name."""
     with precision_policy(config.precision) as precision:
-        return compile_model(build_model(config), config, train_size), precision
+        model = build_model(config) if start_from is None else copied(start_from)
+        return compile_model(model, config, train_size), precision
+
+
+def copied(model: keras.Model) -> keras.Model:
+    """A new model with `model`'s layers (each trainable or frozen as there, its dtype kept) and its weights: training
+    the copy leaves `model` as it was."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def training_callbacks(
@@ -300,6 +310,8 @@ def train_and_evaluate(
     callbacks: list[keras.callbacks.Callback] | None = None,
     tensorboard_dir: str | Path | None = None,
     load_s: float | None = None,
+    start_from: keras.Model | None = None,
+    run_identity: dict | None = None,
 ) -> RunResult:
     """Seed, build, compile, train, calibrate and test; with a `workdir`, also save the model, history and results.
 
@@ -311,6 +323,9 @@ def train_and_evaluate(
     there. `timings` holds the seconds of each stage this call took, and `load_s` (the data's loading) as "load".
     Ctrl-C and SIGTERM stop it with a KeyboardInterrupt (`mnist_cnn.interrupts.Terminated` for SIGTERM), never between
     an epoch's log row and its backup.
+    With `start_from`, training starts from a copy of that model (its layers and weights; it is left as it was)
+    instead of a new network: fine-tuning (mnist_cnn.tune). `run_identity` adds to what a run must have the same of
+    to be resumed (run.json), e.g. the model it started from and the data it was given, and is kept in results.json.
     """
     with terminate_as_interrupt():  # SIGTERM stops the run as Ctrl-C does, wherever it lands
         backend.keep_compilations()  # before anything compiles: JAX reads where to keep programs once
@@ -321,20 +336,21 @@ def train_and_evaluate(
         timings = {"load": load_s} if load_s is not None else {}
         if workdir is None:
             fit_callbacks = training_callbacks(None, validation is not None, tensorboard_dir, callbacks)
-            return run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+            return run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings, start_from)
         folder = workdir if isinstance(workdir, RunFolder) else RunFolder(workdir)
         with folder.locked():  # one folder, one run
-            files = folder.start_run(run_settings(config, train, test))
+            files = folder.start_run({**run_settings(config, train, test), **(run_identity or {})})
             fit_callbacks = training_callbacks(files, validation is not None, tensorboard_dir, callbacks)
             try:
-                result = run_stages(config, (train, validation, test), devices, fit_callbacks, verbose, timings)
+                result = run_stages(
+                    config, (train, validation, test), devices, fit_callbacks, verbose, timings, start_from
+                )
             except DivergedError:
                 files.discard_unfinished()  # the next run starts afresh instead of resuming broken weights
                 raise
             result.history = read_epoch_log(files.epoch_log)  # all its epochs, across resumptions
-            result.files = folder.save_run(
-                files, result.model, result.history, saved_results(result, config), result.novelty
-            )
+            results = {**saved_results(result, config), **(run_identity or {})}
+            result.files = folder.save_run(files, result.model, result.history, results, result.novelty)
             return result
 
 
@@ -350,13 +366,15 @@ def run_stages(
     callbacks: list[keras.callbacks.Callback],
     verbose: str | int,
     timings: dict[str, float],
+    start_from: keras.Model | None = None,
 ) -> RunResult:
-    """Build, compile, fit, calibrate and evaluate on the (train, validation, test) `splits`, timing each stage."""
+    """Build (or copy `start_from`), compile, fit, calibrate and evaluate on the (train, validation, test) `splits`,
+    timing each stage."""
     train, validation, test = splits
     trained_config = scaled_for(config, len(devices))
     with backend.data_parallel(devices):  # on JAX, the model is used where its weights were placed
         with timed("build", timings):
-            model, precision = build(trained_config, len(train[0]))
+            model, precision = build(trained_config, len(train[0]), start_from)
         with timed("train", timings):
             history = fit(model, train, trained_config, validation, callbacks, verbose)
         check_converged(history, config)
