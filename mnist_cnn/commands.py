@@ -14,7 +14,7 @@ import numpy as np
 from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn import backend
-from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
+from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors, report_of
 from mnist_cnn.config import Config
 from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validation
 from mnist_cnn.demo import check_port_free, launch_demo
@@ -136,13 +136,18 @@ def evaluate(args: argparse.Namespace) -> int:
     """`mnist-cnn evaluate`: score a model, or several models' mean probabilities, on the test set."""
     models = [load_model(path) for path in args.models]
     _, data = load_command_data(args)
-    report = evaluation_report(models, data[1])
+    (images, labels), refused = data[1], None
+    if len(models) == 1:  # one pass over the test set gives the probabilities and the novelty
+        reader = DigitReader(models[0], novelty_for(models[0], args.models[0]))
+        probabilities, novelty = reader.read(images)
+        report, refused = report_of(probabilities, labels), float(np.mean(novelty > reader.check.threshold))
+    else:
+        report = evaluation_report(models, data[1])
     print(format_scores(report.scores))
     ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
     print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
     print(f"Test accuracy: {100 * report.accuracy:.2f}%{ensemble}")
-    if len(models) == 1:
-        refused = refused_share(DigitReader(models[0], novelty_for(models[0], args.models[0])), data[1][0])
+    if refused is not None:
         print(
             f"Taken for not a digit: {100 * refused:.2f}% of the test digits "
             f"(the threshold refuses {VALIDATION_REFUSED:.1%} of the validation digits)"
@@ -150,11 +155,6 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.plots:
         print_saved_plots(save_plots(args.plots, data, report))
     return 0
-
-
-def refused_share(reader: DigitReader, images: np.ndarray) -> float:
-    """The share of `images` (digits) that `reader` takes for no digit."""
-    return float(np.mean(reader.read(images)[1] > reader.check.threshold))
 
 
 def summary(args: argparse.Namespace) -> int:

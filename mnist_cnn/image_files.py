@@ -33,16 +33,16 @@ UPRIGHT = {
 }
 
 
-def reduced_size(size: tuple[int, int]) -> tuple[int, int]:
-    """The size an image is reduced to as it is read: at most MAX_SIDE x MAX_SIDE pixels in all, the shape kept (a
+def reduced_size(size: tuple[int, int], side: int = MAX_SIDE) -> tuple[int, int]:
+    """The size an image is reduced to as it is read: at most `side` x `side` pixels in all, the shape kept (a
     20,000 x 100 strip keeps 70 pixels of height, where fitting it in MAX_SIDE a side would leave 5)."""
-    scale = max(1.0, (size[0] * size[1]) ** 0.5 / MAX_SIDE)
+    scale = max(1.0, (size[0] * size[1]) ** 0.5 / side)
     return max(1, round(size[0] / scale)), max(1, round(size[1] / scale))
 
 
-def read_grey_image(path: str | os.PathLike) -> np.ndarray:
+def read_grey_image(path: str | os.PathLike, side: int = MAX_SIDE) -> np.ndarray:
     """An image file as a float array of grey levels in [0, 1], upright as the camera was held, reduced to at most
-    MAX_SIDE x MAX_SIDE pixels as it is read; an animated image's first frame; transparent parts count as paper.
+    `side` x `side` pixels as it is read; an animated image's first frame; transparent parts count as paper.
     Any image mode Pillow opens."""
     path = Path(path)
     try:
@@ -54,7 +54,7 @@ def read_grey_image(path: str | os.PathLike) -> np.ndarray:
             with Image.open(path) as image:
                 turn = orientation(image, path)
                 image.seek(0)  # an animated GIF, WebP or PNG: its first frame
-                size = reduced_size(image.size)
+                size = reduced_size(image.size, side)
                 image.draft("L", size)  # JPEG decodes at a reduced scale straight away
                 if image.mode.startswith("I;16"):
                     image = image.convert("I")

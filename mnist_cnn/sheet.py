@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +25,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.files import atomic_path
-from mnist_cnn.image_files import grey_levels, orientation
+from mnist_cnn.image_files import grey_levels, orientation, read_grey_image
 from mnist_cnn.mnist_style import digit_to_mnist, ink_and_strokes, ink_box, ink_under_page_light, shapes_side_by_side
 
 # Paper sizes, width and height in mm.
@@ -70,7 +69,7 @@ HINT = "then photograph the whole sheet, flat and evenly lit, all four corner ma
 # A photo of a sheet filled in a hand MNIST lacks, shipped for the lesson (scripts/build_sheet_photo.py made it).
 SAMPLE_PHOTO = Path(__file__).parent / "sample" / "sheet-photo.jpg"
 
-# Photos are read at most this many pixels a side: a whole sheet's boxes need more than a single digit's file.
+# Photos are read at most this many pixels squared: a whole sheet's boxes need more than a single digit's file.
 SHEET_SIDE = 2000
 # The photo is straightened onto the form at this many pixels a mm.
 PIXELS_PER_MM = 8
@@ -216,25 +215,6 @@ def box_places(paper: str = "a4", dpi: int = 150) -> list[BoxPlace]:
 
 
 # Reading a photo: the file, the corner marks, the straightened form.
-
-
-def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """A photo file as grey levels in [0, 1], upright as the camera was held (its EXIF orientation), at most
-    SHEET_SIDE pixels a side (mnist_cnn.image_files reads a single digit's file smaller)."""
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # it is reduced as it is read
-            warnings.filterwarnings("ignore", module="PIL.TiffImagePlugin")
-            with Image.open(path) as image:
-                image.draft("L", (SHEET_SIDE, SHEET_SIDE))  # JPEG decodes at a reduced scale straight away
-                return upright_grey(image, str(path))
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{path}: too large to read safely ({error})") from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
-        raise ImageError(f"{path}: not a readable image ({error})") from error
 
 
 def upright_grey(image: Image.Image, name: str) -> np.ndarray:
@@ -475,7 +455,7 @@ def read_sheet(photo: str | os.PathLike | Image.Image, name: str | None = None) 
         grey = upright_grey(photo, name)
     else:
         name = name or str(photo)
-        grey = read_photo(photo)
+        grey = read_grey_image(photo, SHEET_SIDE)
     marks = corner_marks(ink_under_page_light(grey, dark=True) > MARK_DARKNESS, name)
     ink = ink_under_page_light(straightened(grey, marks), dark=True)
     boxes = [read_box(ink, row, column) for row, column in itertools.product(range(ROWS), range(BOXES_PER_ROW))]

@@ -205,6 +205,31 @@ def mnist_parts(train: Split, settings: TuneSettings, tuned: int, held: int) -> 
     return (learn[0][mixed], learn[1][mixed]), (validation[0][scored], validation[1][scored])
 
 
+@dataclass
+class TuningData:
+    """A fine-tune's data: `train` holds the user's digits to learn and the MNIST digits mixed in, then the
+    `validation_size` validation digits last, as validation_split takes them (the user's held out, then MNIST's)."""
+
+    train: Split
+    validation_size: int
+    user_held: Split  # integer labels
+    mnist_validation: Split
+    tuned_digits: int
+    mnist_digits: int
+
+
+def tuning_data(digits: UserDigits, mnist_train: Split, settings: TuneSettings) -> TuningData:
+    """The user's digits split into those learnt and those held out, with MNIST's mixed in and beside them."""
+    tuned, held = held_out_indices(digits.labels, settings.held_out, settings.seed)
+    mixed, mnist_validation = mnist_parts(mnist_train, settings, len(tuned), len(held))
+    user_held = (digits.images[held], digits.labels[held])
+    images = [digits.images[tuned], mixed[0], user_held[0], mnist_validation[0]]
+    labels = [one_hot(digits.labels[tuned]), mixed[1], one_hot(user_held[1]), mnist_validation[1]]
+    train = (np.concatenate(images), np.concatenate(labels))
+    validation_size = len(held) + len(mnist_validation[0])
+    return TuningData(train, validation_size, user_held, mnist_validation, len(tuned), len(mixed[0]))
+
+
 def one_hot(labels: np.ndarray) -> np.ndarray:
     """Integer labels as the one-hot float32 rows the model trains on."""
     return keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
@@ -320,18 +345,9 @@ def fine_tune(
     check_source_kept(model_path, workdir)
     source = with_layers_trained(source if source is not None else load_model(model_path), settings.layers)
     (mnist_train, test) = mnist if mnist is not None else mnist_data()
-    tuned, held = held_out_indices(digits.labels, settings.held_out, settings.seed)
-    mixed, mnist_validation = mnist_parts(mnist_train, settings, len(tuned), len(held))
-    user_held = (digits.images[held], digits.labels[held])
-    validation = (
-        np.concatenate([user_held[0], mnist_validation[0]]),
-        np.concatenate([one_hot(user_held[1]), mnist_validation[1]]),
-    )
-    train = (
-        np.concatenate([digits.images[tuned], mixed[0], validation[0]]),
-        np.concatenate([one_hot(digits.labels[tuned]), mixed[1], validation[1]]),
-    )
-    config = tuning_config(settings, len(validation[0]) / len(train[0]), model_precision(source))
+    data = tuning_data(digits, mnist_train, settings)
+    train, user_held, mnist_validation = data.train, data.user_held, data.mnist_validation
+    config = tuning_config(settings, data.validation_size / len(train[0]), model_precision(source))
     mnist_validation_labels = mnist_validation[1].argmax(axis=1)
     recorded = recorded_test_accuracy(model_path, len(mnist_train[0]))
     mnist_test_before = recorded if recorded is not None else accuracy(source, test[0], test[1].argmax(axis=1))
@@ -355,9 +371,9 @@ def fine_tune(
         mnist_test_before=mnist_test_before,
         mnist_test_after=run.test_accuracy,
         mnist_test_before_from="results.json" if recorded is not None else "scored",
-        tuned_digits=len(tuned),
-        held_out_digits=len(held),
-        mnist_digits=len(mixed[0]),
+        tuned_digits=data.tuned_digits,
+        held_out_digits=len(user_held[1]),
+        mnist_digits=data.mnist_digits,
         mnist_validation_digits=len(mnist_validation[0]),
         seconds=0.0,
     )

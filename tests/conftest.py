@@ -152,3 +152,15 @@ MEMBER_PROBABILITIES = [
     [0.01, 0.02, 0.3, 0.6, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01],
     [0.01, 0.02, 0.3, 0.02, 0.6, 0.01, 0.01, 0.01, 0.01, 0.01],
 ]
+
+
+def run_command(argv, capsys) -> tuple[int, str, str]:
+    """`mnist-cnn` with `argv`, in this process: its exit status (argparse's too), standard output and error."""
+    from mnist_cnn.cli import main
+
+    try:
+        status = main([str(arg) for arg in argv])
+    except SystemExit as exit:
+        status = exit.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err

@@ -26,26 +26,17 @@ from PIL import Image
 
 import mnist_cnn
 from mnist_cnn import commands, data
-from mnist_cnn.cli import build_parser, config_from, main
+from mnist_cnn.cli import build_parser, config_from
 from mnist_cnn.config import CHOICES, DEFAULT_RECIPE, RECIPES, Config, config_for
 from mnist_cnn.model import build_model, load_model, save_model
 
 from conftest import MEMBER_PROBABILITIES, constant_model
+from conftest import run_command as run
 
 VENV_BIN = Path(sys.executable).parent
 # Lines of our own on standard error; anything else there is noise (TensorFlow's C++ logs, say).
 OUR_STDERR = re.compile(r"^(error|note|interrupted|No architecture diagram)")
 HEAVY_MODULES = ("keras", "tensorflow", "jax", "torch", "cloudmesh.common.StopWatch")
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    """`main(argv)` in this process: its exit status (argparse's too), standard output and standard error."""
-    try:
-        status = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        status = exit.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def flag_help(help_text: str, flag: str) -> str:

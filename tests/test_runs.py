@@ -24,26 +24,8 @@ from mnist_cnn.train import (
     train_and_evaluate,
 )
 
+from callbacks import Epochs, StopAfterFirstEpoch
 from conftest import QUICK_CONFIG, QUICK_VALIDATED
-
-
-class StopAfterFirstEpoch(keras.callbacks.Callback):
-    """Interrupts training as Ctrl-C would, once the first epoch is saved."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-
-class Epochs(keras.callbacks.Callback):
-    """Notes the number of each epoch trained."""
-
-    def __init__(self):
-        super().__init__()
-        self.trained = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.trained.append(epoch)
 
 
 class LossBecomesNaN(keras.callbacks.Callback):

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from mnist_cnn.cli import PAPERS, build_parser, main, tune_settings_from
+from mnist_cnn.cli import PAPERS, build_parser, tune_settings_from
 from mnist_cnn.config import ConfigError, TuneSettings
 from mnist_cnn.mnist_style import centre_by_mass, fit_in_box, ink_box
 from mnist_cnn.model import load_model, predict_probabilities
@@ -31,6 +31,8 @@ from mnist_cnn.tune import (
     user_digits,
 )
 
+from callbacks import Epochs, StopAfterFirstEpoch
+from conftest import run_command as run
 from digit_kinds import as_image, enlarged
 from sheet_photos import filled_sheet, sheet_photo
 
@@ -84,16 +86,6 @@ def digit_folder(slanted_sample, tmp_path):
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    """`main(argv)` in this process: its exit status (argparse's too), standard output and standard error."""
-    try:
-        status = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        status = exit.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 # The user's digits: no training.
@@ -238,25 +230,6 @@ def test_tune_reads_the_users_hand_better_in_a_new_run_and_leaves_the_model_as_i
     read = [predict_probabilities(load_model(path), images[unseen, ..., None]).argmax(1) for path in (model, tuned)]
     read_before, read_after = ((answers == labels[unseen]).mean() for answers in read)
     assert read_after >= read_before + 0.1, (read_before, read_after)
-
-
-class StopAfterFirstEpoch(keras.callbacks.Callback):
-    """Interrupts training as Ctrl-C would, once the first epoch is saved."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-
-class Epochs(keras.callbacks.Callback):
-    """Notes the number of each epoch trained."""
-
-    def __init__(self):
-        super().__init__()
-        self.trained = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.trained.append(epoch)
 
 
 @pytest.mark.backend
