@@ -195,6 +195,12 @@ def command_line() -> str:
     return " ".join(["python -m", module, *sys.argv[1:]])
 
 
+def shown(path: Path) -> str:
+    """A path as results name it: from the repository's root where it lies inside, so that no machine's folders show."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def write_results(name: str, results: dict, markdown: str, folder: Path = RESULTS, echo: bool = True) -> Path:
     """Keep `results` in folder/NAME.json and `markdown` in folder/NAME.md, each with the machine and the command;
     print the Markdown if `echo`."""

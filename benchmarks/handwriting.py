@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from benchmarks.common import RESULTS, ROOT, parse_settings, spread, table, write_results
+from benchmarks.common import RESULTS, ROOT, parse_settings, shown, spread, table, write_results
 
 MODEL = ROOT / "tests" / "data" / "reading-model.keras"
 WRITER_SEEDS = (1, 2, 3, 4, 5, 6)  # the scored writers; writers with other seeds are free for choosing settings
@@ -391,7 +391,7 @@ def main() -> None:
     train_raw, test_raw = load_raw(args.dataset, args.data)
     mnist = (preprocess(*train_raw), preprocess(*test_raw))
     source = load_model(args.model)
-    results = {"model": str(args.model), "settings": args.settings, "seeds": args.seeds}
+    results = {"model": shown(args.model), "settings": args.settings, "seeds": args.seeds}
     font_files = handwriting_fonts() if "fonts" in args.parts else []
     extra = {}
     if font_files:

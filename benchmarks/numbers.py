@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, ROOT, table, write_results
+from benchmarks.common import RESULTS, ROOT, shown, table, write_results
 from benchmarks.own_digits import digit_kinds
 
 KINDS = digit_kinds()
@@ -222,7 +222,8 @@ def main() -> None:
     plot(pooled, curves, check.threshold, RESULTS / f"{args.name}-not-a-digit.png")
     refused = float((on_test > check.threshold).mean())
     fonts = [path.name for group in FONT_FILES for path in group]
-    results = {"model": str(args.model), "threshold": check.threshold, "letters_left_out": LOOK_ALIKES, "fonts": fonts}
+    results = {"model": shown(args.model), "threshold": check.threshold, "letters_left_out": LOOK_ALIKES}
+    results |= {"fonts": fonts}
     results |= {"test_digits_refused_as_arrays": refused, "kinds": rows[:-1], "all": rows[-1], "curve": pooled}
     write_results(args.name, results, markdown(rows, refused, args.name))
 
