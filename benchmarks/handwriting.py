@@ -283,10 +283,11 @@ def writers_part(rows: list[dict]) -> list[str]:
         after = [spread([r["scored_after"] for r in mine if r["count"] == count], 100, 1) for count in SHEET_COUNTS]
         mnist = spread([r["mnist_test_after"] for r in mine], 100, 2)
         lines.append([seed, f"{100 * mine[0]['before']:.1f}", *after, mnist, "; ".join(mine[0]["lacks"])])
-    header = ["writer", "before (%)", *(f"after {count} a digit (%)" for count in SHEET_COUNTS)]
+    header = ["writer", "before (%)", *(f"given {count} a digit (%)" for count in SHEET_COUNTS)]
     return [
-        f"**Writers** (tests/writers.py), each fine-tuned on the first {' or '.join(map(str, SHEET_COUNTS))} digits"
-        " of each kind read from one photographed sheet of theirs (tests/sheet_photos.py, mnist_cnn.sheet.read_sheet),"
+        f"**Writers** (tests/writers.py), each given the first {' or '.join(map(str, SHEET_COUNTS))} digits"
+        " of each kind read from one photographed sheet of theirs (tests/sheet_photos.py, mnist_cnn.sheet.read_sheet;"
+        " tune holds a fifth of them out and trains on the rest),"
         f" scored on {10 * SCORED_PER_DIGIT} other digits of theirs (drawn as ink and made MNIST-like as"
         " `mnist-cnn predict` makes an image's, arrays with no file in between)."
         f" Goal: {WRITER_GOAL:.0%} after 10 a digit.",

@@ -29,7 +29,7 @@ from pathlib import Path
 from mnist_cnn import __version__
 from mnist_cnn.backend import BACKENDS, use_backend
 from mnist_cnn.config import DEFAULT_RECIPE, RECIPES, Config, TuneSettings, config_for
-from mnist_cnn.data import DATASETS
+from mnist_cnn.data import DATASETS, DIGIT_DATASETS
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import FORMATS
 from mnist_cnn.interrupts import TERMINATED_STATUS, Terminated, terminate_as_interrupt
@@ -246,7 +246,7 @@ def add_tune(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--output", metavar="DIR", type=Path, help=output_help)
     for flag, text in TUNE_SWITCHES.items():
         tune.add_argument(flag, action="store_true", help=text)
-    add_data_flags(tune)
+    add_data_flags(tune, DIGIT_DATASETS)  # digits to mix in: not Fashion-MNIST's clothes
     group = tune.add_argument_group("fine-tuning (mnist_cnn.tune says how the defaults were chosen)")
     for setting in dataclasses.fields(TuneSettings):
         values = f"default: {show_value(setting.default)}"
@@ -260,10 +260,10 @@ def sheet_path(text: str) -> Path:
     return Path(text)
 
 
-def add_data_flags(command: argparse.ArgumentParser) -> None:
-    """--dataset and --data: which images a command trains or tests on."""
+def add_data_flags(command: argparse.ArgumentParser, datasets: tuple[str, ...] = DATASETS) -> None:
+    """--dataset and --data: which images a command trains or tests on (one of `datasets`)."""
     dataset_help = "default: mnist, or the sample shipped in the package (saying so) where MNIST cannot be had"
-    command.add_argument("--dataset", choices=DATASETS, help=dataset_help)
+    command.add_argument("--dataset", choices=datasets, help=dataset_help)
     command.add_argument("--data", metavar="PATH", help="a Keras .npz file or a folder of the four IDX files")
 
 

@@ -244,8 +244,8 @@ def tune(args: argparse.Namespace) -> int:
     """`mnist-cnn tune`: fine-tune a model on the user's digits as a new run; print what was read of each source, the
     scores before and after, and the files saved. Bad input is one error line before anything is written."""
     source = load_model(args.model)  # a bad model file is told before any photo is read
+    check_source_kept(args.model, args.output)  # before "--replace" could be advised for the source's own folder
     output = args.output = kept_finished_run(args.output or default_tuned_folder(args.model), args)
-    check_source_kept(args.model, output)
     digits = user_digits(args.sources)
     for read in digits.sources:
         print(

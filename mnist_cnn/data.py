@@ -22,6 +22,7 @@ from mnist_cnn.errors import DataError
 NUM_CLASSES = 10
 IMAGE_SIZE = 28
 DATASETS = ("mnist", "fashion", "sample")
+DIGIT_DATASETS = ("mnist", "sample")  # the datasets of handwritten digits
 DATA_ENV_VARS = {"mnist": "MNIST_CNN_DATA", "fashion": "MNIST_CNN_FASHION_DATA"}
 # Debian's package dataset-fashion-mnist installs the four IDX files here.
 SYSTEM_FOLDERS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -71,6 +72,13 @@ SAMPLE_PHOTO = Path(__file__).parent / "sample" / "sheet-photo.jpg"
 
 # Photos are read at most this many pixels squared: a whole sheet's boxes need more than a single digit's file.
 SHEET_SIDE = 2000
+# A choice of four marks is the sheet's where the boxes' outlines lie where it puts them: darker by this much (of the
+# paper's grey) than the paper 2 mm beside them (printed 0.6 grey: about 0.3 in a photo; elsewhere about 0).
+OUTLINE_CONTRAST = 0.1
+# How far beside an outline the paper is looked at, and how many pixels either way an outline may lie (mm, pixels).
+OUTLINE_BESIDE, OUTLINE_SLACK = 2.0, 2
+# At most this many choices of four marks are tried, the widest first.
+MOST_CHOICES = 12
 # The photo is straightened onto the form at this many pixels a mm.
 PIXELS_PER_MM = 8
 # A pixel darker than this share of the light around it may be a corner mark's.
@@ -106,6 +114,7 @@ SCRIBBLE_SHARE = 0.7
 CONTACT_SCALE = 3
 CONTACT_CELL = (100, 112)
 CONTACT_HEADER = 30
+CONTACT_FONT_POINTS = 12  # in matplotlib's DejaVu Sans: Pillow's own font takes a size from 10.1 on
 
 
 class SheetError(MnistCnnError):
@@ -298,26 +307,57 @@ def convex_area(points: np.ndarray) -> float:
     return float(hull.volume) if len(hull.vertices) == len(points) else 0.0
 
 
-def corner_marks(dark: np.ndarray, name: str) -> list[Mark]:
-    """The sheet's four corner marks in a map of dark pixels, top-left (the one with a hole) first, then clockwise:
-    of the candidates, the four of about one size, one of them with a hole, whose size suits the area they span, that
-    span the largest area. SheetError where there are none."""
+def corner_mark_choices(dark: np.ndarray) -> list[list[Mark]]:
+    """The ways four of the candidates may be the sheet's corner marks, the widest first, each top-left (the one
+    with a hole) first, then clockwise: four of about one size, one of them with a hole, whose size suits the area
+    they span."""
     printed = MARK_SIDE / np.sqrt((FORM[0] - MARK_SIDE) * (FORM[1] - MARK_SIDE))
-    best, best_area = None, 0.0
+    choices = []
     for four in itertools.combinations(mark_candidates(dark), 4):
         areas = [mark.area for mark in four]
         if max(areas) > MARK_SIZES * min(areas) or sum(mark.hole >= SMALLEST_HOLE for mark in four) != 1:
             continue
         span = convex_area(np.array([mark.centre for mark in four]))
         seen = np.sqrt(np.mean(areas) / max(span, 1))
-        if span > best_area and printed / MARK_SPAN_SLACK <= seen <= printed * MARK_SPAN_SLACK:
-            best, best_area = clockwise(four), span
-    if best is None:
-        raise SheetError(
-            f"{name}: the sheet's corner marks were not found (is the whole sheet in the picture, flat and in focus?)"
-        )
-    first = int(np.argmax([mark.hole for mark in best]))
-    return best[first:] + best[:first]
+        if span > 0 and printed / MARK_SPAN_SLACK <= seen <= printed * MARK_SPAN_SLACK:
+            ordered = clockwise(four)
+            first = int(np.argmax([mark.hole for mark in ordered]))
+            choices.append((span, ordered[first:] + ordered[:first]))
+    return [marks for _, marks in sorted(choices, key=lambda choice: -choice[0])]
+
+
+def outline_contrast(form: np.ndarray) -> float:
+    """How much darker the straightened form is where the boxes' outlines should lie than on the paper OUTLINE_BESIDE
+    from them (above and below the top and bottom outlines, inside the left and right ones), the lesser of the two
+    directions: about the outlines' grey where the marks are the sheet's, about 0 else."""
+    side, margin = round(BOX_SIDE * PIXELS_PER_MM), round(2 * PIXELS_PER_MM)
+    beside, slack = round(OUTLINE_BESIDE * PIXELS_PER_MM), OUTLINE_SLACK
+    across, along = ([], []), ([], [])  # (outlines, paper) of the top and bottom outlines, of the left and right ones
+    for row, column in itertools.product(range(ROWS), range(BOXES_PER_ROW)):
+        left, top = (round(value * PIXELS_PER_MM) for value in box_corner(row, column))
+        columns, rows = slice(left + margin, left + side - margin), slice(top + margin, top + side - margin)
+        for edge, away in ((top, -beside), (top + side, beside)):
+            across[0].append(form[edge - slack : edge + slack + 1, columns].min(axis=0))
+            across[1].append(form[edge + away - slack : edge + away + slack + 1, columns].min(axis=0))
+        for edge, away in ((left, beside), (left + side, -beside)):
+            along[0].append(form[rows, edge - slack : edge + slack + 1].min(axis=1))
+            along[1].append(form[rows, edge + away - slack : edge + away + slack + 1].min(axis=1))
+    return min(
+        float(np.median(np.concatenate(paper)) - np.median(np.concatenate(lines))) for lines, paper in (across, along)
+    )
+
+
+def straightened_sheet(grey: np.ndarray, name: str) -> np.ndarray:
+    """The form straightened by the first choice of four marks whose boxes' outlines lie where it puts them;
+    SheetError where none does."""
+    for marks in corner_mark_choices(ink_under_page_light(grey, dark=True) > MARK_DARKNESS)[:MOST_CHOICES]:
+        form = straightened(grey, marks)
+        if outline_contrast(form) >= OUTLINE_CONTRAST:
+            return form
+    raise SheetError(
+        f"{name}: the sheet's corner marks were not found (is the whole sheet in the picture, alone, flat and in "
+        "focus?)"
+    )
 
 
 def homography(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -426,7 +466,7 @@ class SheetReading:
         width, height = CONTACT_CELL
         sheet = Image.new("RGB", (BOXES_PER_ROW * width, CONTACT_HEADER + ROWS * height), "white")
         draw = ImageDraw.Draw(sheet)
-        font = ImageFont.load_default(size=12)
+        font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), CONTACT_FONT_POINTS)
         counts = {status: sum(box.status == status for box in self.boxes) for status in ("digit", "empty")}
         header = f"{self.name}: {counts['digit']} digits, {counts['empty']} empty, {len(self.problems())} not learnt"
         draw.text((8, 8), header, fill="black", font=font)
@@ -456,8 +496,7 @@ def read_sheet(photo: str | os.PathLike | Image.Image, name: str | None = None) 
     else:
         name = name or str(photo)
         grey = read_grey_image(photo, SHEET_SIDE)
-    marks = corner_marks(ink_under_page_light(grey, dark=True) > MARK_DARKNESS, name)
-    ink = ink_under_page_light(straightened(grey, marks), dark=True)
+    ink = ink_under_page_light(straightened_sheet(grey, name), dark=True)
     boxes = [read_box(ink, row, column) for row, column in itertools.product(range(ROWS), range(BOXES_PER_ROW))]
     return SheetReading(name, boxes)
 

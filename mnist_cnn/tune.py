@@ -5,9 +5,9 @@ one digit a file, read as `mnist-cnn predict` reads it); what cannot be read, an
 scribble, is reported and never learnt. Some of each digit is held out. The model's layers and weights are copied
 (the model file is left as it was) and trained further, as a new run in its own run folder (mnist_cnn.runs:
 resumable, --replace), at a small learning rate, on the rest of your digits shifted and turned a little at random,
-with MNIST training digits mixed in so that MNIST's are not forgotten. The held-out digits, with as many MNIST
-validation digits per digit, are the run's validation split: they pick the best epoch and fit the temperature and the
-novelty check. MNIST's test set is scored once, at the end, as in any run.
+with MNIST training digits mixed in so that MNIST's are not forgotten. The held-out digits, with MNIST validation
+digits beside them, are the run's validation split: they score each epoch (best.keras keeps the best; model.keras is
+the last) and fit the temperature and the novelty check. MNIST's test set is scored once, at the end, as in any run.
 
 Defaults (mnist_cnn.config.TuneSettings): Adam at 3e-4, constant, for 5 epochs, all layers, 16 MNIST training
 digits per digit of yours, a fifth of yours held out, shifts of up to 0.1 and turns of up to 0.03 (the `accurate`
@@ -44,7 +44,7 @@ from mnist_cnn.model import load_model, predict_probabilities
 from mnist_cnn.predict import read_ink
 from mnist_cnn.runs import RunFolder
 from mnist_cnn.sheet import SheetReading, read_sheet
-from mnist_cnn.train import RunResult, train_and_evaluate
+from mnist_cnn.train import RunResult, copied, train_and_evaluate
 
 logger = logging.getLogger(__name__)
 # The folders of a folder of labelled digits: one for each digit, named by it.
@@ -160,8 +160,11 @@ def folder_digits(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     images, labels, problems = [], [], []
     for subfolder in subfolders:
         for path in sorted(subfolder.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue  # hidden files (.DS_Store) and folders are no digits
+            if path.name.startswith("."):
+                continue  # hidden files (.DS_Store) are no digits
+            if not path.is_file():
+                problems.append(f"{path}: a folder inside {subfolder.name}/, not read: put its files in {subfolder}")
+                continue
             try:
                 images.append(file_digit(path))
                 labels.append(int(subfolder.name))
@@ -290,6 +293,15 @@ def recorded_test_accuracy(model_path: Path, train_images: int) -> float | None:
         return None  # an odd results.json: the source is scored instead
 
 
+def trained_on_validation(model_path: Path) -> bool:
+    """Whether the run that saved the model (its results.json beside it) trained on MNIST's validation digits too:
+    a run with no validation split, as the `seed` recipe's."""
+    try:
+        return json.loads((model_path.parent / "results.json").read_text())["validation_images"] == 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no run's results: nothing known
+
+
 def digest(*arrays: np.ndarray) -> str:
     """The SHA-256 of arrays' bytes: what tells a run's data from other data when it is resumed."""
     hashed = hashlib.sha256()
@@ -324,6 +336,25 @@ def check_source_kept(model_path: Path, workdir: str | os.PathLike | RunFolder |
 # Fine-tuning.
 
 
+def test_accuracy_before(model_path: Path, source: keras.Model, train_images: int, test: Split) -> tuple[float, str]:
+    """The source's test accuracy and where it came from: its run's results.json where that run had the same data,
+    else the test set scored once here."""
+    recorded = recorded_test_accuracy(model_path, train_images)
+    if recorded is not None:
+        return recorded, "results.json"
+    return accuracy(source, test[0], test[1].argmax(axis=1)), "scored"
+
+
+def tuning_identity(model_path: Path, digits: UserDigits, settings: TuneSettings) -> dict:
+    """What a tuning run must have the same of to be resumed: the source model, the user's digits, the settings."""
+    return {
+        "tuned_from": str(model_path.resolve()),
+        "tuned_from_sha256": file_digest(model_path),
+        "user_digits_sha256": digest(digits.images, digits.labels),
+        "tune_settings": dataclasses.asdict(settings),
+    }
+
+
 def fine_tune(
     model_path: str | os.PathLike,
     digits: UserDigits,
@@ -343,22 +374,21 @@ def fine_tune(
     started = time.perf_counter()
     model_path = Path(model_path)
     check_source_kept(model_path, workdir)
-    source = with_layers_trained(source if source is not None else load_model(model_path), settings.layers)
+    source = with_layers_trained(copied(source) if source is not None else load_model(model_path), settings.layers)
     (mnist_train, test) = mnist if mnist is not None else mnist_data()
     data = tuning_data(digits, mnist_train, settings)
     train, user_held, mnist_validation = data.train, data.user_held, data.mnist_validation
     config = tuning_config(settings, data.validation_size / len(train[0]), model_precision(source))
     mnist_validation_labels = mnist_validation[1].argmax(axis=1)
-    recorded = recorded_test_accuracy(model_path, len(mnist_train[0]))
-    mnist_test_before = recorded if recorded is not None else accuracy(source, test[0], test[1].argmax(axis=1))
+    if trained_on_validation(model_path):
+        logger.warning(
+            f"note: {model_path} was trained on MNIST's validation digits too (its run had no validation split): its "
+            "scores on them, before and after, flatter it"
+        )
+    mnist_test_before, before_from = test_accuracy_before(model_path, source, len(mnist_train[0]), test)
     held_out_before = accuracy(source, *user_held)
     mnist_validation_before = accuracy(source, mnist_validation[0], mnist_validation_labels)
-    identity = {
-        "tuned_from": str(model_path.resolve()),
-        "tuned_from_sha256": file_digest(model_path),
-        "user_digits_sha256": digest(digits.images, digits.labels),
-        "tune_settings": dataclasses.asdict(settings),
-    }
+    identity = tuning_identity(model_path, digits, settings)
     run = train_and_evaluate(
         config, (train, test), workdir, verbose=verbose, callbacks=callbacks, start_from=source, run_identity=identity
     )
@@ -370,7 +400,7 @@ def fine_tune(
         mnist_validation_after=accuracy(run.model, mnist_validation[0], mnist_validation_labels),
         mnist_test_before=mnist_test_before,
         mnist_test_after=run.test_accuracy,
-        mnist_test_before_from="results.json" if recorded is not None else "scored",
+        mnist_test_before_from=before_from,
         tuned_digits=data.tuned_digits,
         held_out_digits=len(user_held[1]),
         mnist_digits=data.mnist_digits,
@@ -388,6 +418,8 @@ def fine_tune(
 def save_contact_sheets(digits: UserDigits, folder: Path) -> list[Path]:
     """Each sheet photo's contact sheet (what was read in each box) as contact-sheet-N.png in `folder`."""
     readings = [source.reading for source in digits.sources if source.reading is not None]
+    for old in folder.glob(CONTACT_SHEET.format(number="*")):
+        old.unlink()  # a run replaced or restarted keeps no contact sheet of the one before
     saved = []
     for number, reading in enumerate(readings, start=1):
         path = folder / CONTACT_SHEET.format(number=number)

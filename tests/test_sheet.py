@@ -58,11 +58,11 @@ def written(raw_sample):
 
 @pytest.fixture(scope="module")
 def photos(written, tmp_path_factory):
-    """A phone's photo of the filled sheet, and one of it upside down."""
+    """A phone's photo of the filled sheet, and of it turned a quarter, upside down and three quarters."""
     folder = tmp_path_factory.mktemp("sheet-photos")
     rng = np.random.default_rng(41)
     page = written[1]
-    return [sheet_photo(page, rng, folder / f"{turns}.jpg", quarter_turns=turns) for turns in (0, 2)]
+    return [sheet_photo(page, rng, folder / f"{turns}.jpg", quarter_turns=turns) for turns in (0, 1, 2, 3)]
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,26 @@ def test_a_photo_of_a_filled_sheet_reads_each_digit_with_its_rows_label(reading,
     assert (from_photo == labels).mean() >= 0.97
 
 
+def test_a_sheet_photographed_sideways_reads_the_same_boxes(photos, reading):
+    for photo in (photos[1], photos[3]):
+        sideways = read_sheet(photo)
+        assert [box.status for box in sideways.boxes] == [box.status for box in reading.boxes], photo
+        assert sideways.digits()[1].tolist() == reading.digits()[1].tolist()
+
+
+def test_a_dark_square_on_the_desk_beyond_a_corner_is_not_taken_for_its_mark(written, tmp_path):
+    page = written[1]
+    desk = np.full((page.shape[0] + 200, page.shape[1] + 200), 0.3, np.float32)
+    desk[100:-100, 100:-100] = page
+    desk[-80:-20, -80:-20] = 0  # a square as large as a mark, further out than the bottom-right one
+    path = tmp_path / "desk.png"
+    Image.fromarray(np.round(desk * 255).astype(np.uint8)).save(path)
+    boxes = read_sheet(path).boxes
+    assert [box.status for box in boxes] == [expected_status(box.row, box.column) for box in boxes]
+
+
 def test_an_upside_down_photo_reads_the_same_boxes(photos, reading, reading_model):
-    with Image.open(photos[1]) as photo:  # a Pillow image: its EXIF orientation is applied too
+    with Image.open(photos[2]) as photo:  # a Pillow image: its EXIF orientation is applied too
         upside_down = read_sheet(photo, name="upside down")
     assert [box.status for box in upside_down.boxes] == [box.status for box in reading.boxes]
     images, labels = upside_down.digits()

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from mnist_cnn.cli import PAPERS, build_parser, tune_settings_from
 from mnist_cnn.config import ConfigError, TuneSettings
+from mnist_cnn.errors import ModelFileError
 from mnist_cnn.mnist_style import centre_by_mass, fit_in_box, ink_box
 from mnist_cnn.model import load_model, predict_probabilities
 from mnist_cnn.runs import RunConflictError
@@ -37,6 +38,19 @@ from digit_kinds import as_image, enlarged
 from sheet_photos import filled_sheet, sheet_photo
 
 READING_MODEL = Path(__file__).parent / "data" / "reading-model.keras"
+
+
+@pytest.fixture(scope="module")
+def reading_model_file():
+    """The stored reading model, where the Keras installed loads it: Keras 3.15 saved it, and the version sets' 3.13
+    cannot (the notebook's run fine-tunes a model of their own there)."""
+    try:
+        load_model(READING_MODEL)
+    except ModelFileError as error:
+        pytest.skip(str(error))
+    return READING_MODEL
+
+
 # The user's hand leans this far right: a horizontal shift of this many pixels per pixel of height (45 degrees).
 SLANT = 1.0
 # Short fine-tunes: the default's steps take too long for the suite; a higher rate makes up for fewer of them.
@@ -81,6 +95,7 @@ def digit_folder(slanted_sample, tmp_path):
     )
     write_digit_file(pair, folder / "5" / "pair.png")
     (folder / "7" / ".DS_Store").write_bytes(b"\0\1")
+    (folder / "8" / "more").mkdir()  # a folder within a digit's: said, not read
     return folder
 
 
@@ -96,9 +111,10 @@ def test_a_folder_of_digit_files_gives_each_files_digit_and_reports_what_is_not_
     assert digits.images.shape == (30, 28, 28, 1) and digits.images.dtype == np.float32
     assert digits.labels.tolist() == [digit for digit in range(10) for _ in range(3)]
     assert [(source.path, source.count) for source in digits.sources] == [(digit_folder, 30)]
-    assert len(digits.problems) == 2 and all(line.endswith(", not learnt") for line in digits.problems)
+    assert len(digits.problems) == 3
     assert digits.problems[0].startswith(f"{digit_folder / '3' / 'notes.txt'}: not a readable image")
     assert digits.problems[1] == f"{digit_folder / '5' / 'pair.png'}: 2 digits side by side, not one, not learnt"
+    assert digits.problems[2].startswith(f"{digit_folder / '8' / 'more'}: a folder inside 8/, not read")
 
 
 def test_some_of_each_digit_is_held_out_and_never_all_of_one():
@@ -129,6 +145,8 @@ def test_tune_flags_make_its_settings_and_a_bad_one_is_one_line(capsys):
         TuneSettings(held_out=1.0)
     status, out, err = run(["tune", "m.keras", "photo.jpg", "--epochs", "0"], capsys)
     assert (status, out, err) == (1, "", "error: epochs must be at least 1, not 0\n")
+    status, _, err = run(["tune", "m.keras", "photo.jpg", "--dataset", "fashion"], capsys)
+    assert status == 2 and "invalid choice: 'fashion'" in err  # clothes are no digits to mix in
 
 
 @pytest.mark.parametrize(
@@ -182,7 +200,7 @@ def test_sheet_writes_the_pdf_and_the_png_on_the_paper_asked_for(tmp_path, capsy
 
 @pytest.mark.backend
 def test_tune_reads_the_users_hand_better_in_a_new_run_and_leaves_the_model_as_it_was(
-    slanted_sample, digit_folder, tmp_path, monkeypatch, capsys
+    slanted_sample, digit_folder, reading_model_file, tmp_path, monkeypatch, capsys
 ):
     images, labels = slanted_sample
     rng = np.random.default_rng(5)
@@ -193,8 +211,8 @@ def test_tune_reads_the_users_hand_better_in_a_new_run_and_leaves_the_model_as_i
         on_sheet.extend(chosen)
     written[4, 9] = np.pad(np.ones((24, 24)), 2)  # a box blacked out
     photo = sheet_photo(filled_sheet(written, rng=rng), rng, tmp_path / "sheet.jpg", hard=False)
-    model = shutil.copy(READING_MODEL, tmp_path / "reading.keras")
-    shutil.copy(READING_MODEL.with_suffix(".novelty.npz"), tmp_path / "reading.novelty.npz")
+    model = shutil.copy(reading_model_file, tmp_path / "reading.keras")
+    shutil.copy(reading_model_file.with_suffix(".novelty.npz"), tmp_path / "reading.novelty.npz")
     source_hash = file_hash(model)
     monkeypatch.chdir(tmp_path)
 
@@ -207,7 +225,7 @@ def test_tune_reads_the_users_hand_better_in_a_new_run_and_leaves_the_model_as_i
         f"{photo}: 80 digits read, 1 not learnt:" in lines
         and f"  {photo}: row 4, box 10: scribble, not learnt" in lines
     )
-    assert f"{digit_folder}: 30 digits read, 2 not learnt:" in lines
+    assert f"{digit_folder}: 30 digits read, 3 not learnt:" in lines
     tuning = json.loads((output / "tuning.json").read_text())
     assert tuning["held_out_digits"] == 30 and tuning["tuned_digits"] == 80 and tuning["mnist_digits"] == 80
     assert tuning["held_out_before"] < 0.85  # the slanted hand is read worse ...
@@ -234,7 +252,7 @@ def test_tune_reads_the_users_hand_better_in_a_new_run_and_leaves_the_model_as_i
 
 @pytest.mark.backend
 def test_an_interrupted_tune_resumes_only_with_the_same_digits_and_a_finished_one_is_kept(
-    slanted_sample, sample_data, tmp_path
+    slanted_sample, sample_data, trained_run, tmp_path
 ):
     images, labels = slanted_sample
     digits = UserDigits(images[:40, ..., np.newaxis].astype(np.float32), labels[:40], [], [])
@@ -245,7 +263,7 @@ def test_an_interrupted_tune_resumes_only_with_the_same_digits_and_a_finished_on
     folder = tmp_path / "tuned"
 
     def tune(user, **more):
-        return fine_tune(READING_MODEL, user, folder, mnist=mnist, settings=settings, verbose=0, **more)
+        return fine_tune(trained_run.files.model, user, folder, mnist=mnist, settings=settings, verbose=0, **more)
 
     with pytest.raises(KeyboardInterrupt):
         tune(digits, callbacks=[StopAfterFirstEpoch()])
@@ -254,12 +272,14 @@ def test_an_interrupted_tune_resumes_only_with_the_same_digits_and_a_finished_on
     epochs = Epochs()
     result = tune(digits, callbacks=[epochs])
     assert epochs.trained == [1] and len(result.run.history["loss"]) == 2  # resumed after the first epoch
-    source = load_model(READING_MODEL)
+    source = load_model(trained_run.files.model)
     kept = [layer for layer in result.run.model.layers if layer.weights and not isinstance(layer, keras.layers.Dense)]
     assert all(
         np.array_equal(layer.get_weights()[0], source.get_layer(layer.name).get_weights()[0]) for layer in kept
     )  # --layers dense: the convolutions as they were
     saved = file_hash(folder / "model.keras")
+    given = load_model(trained_run.files.model)
     with pytest.raises(RunConflictError, match="holds a finished run"):
-        tune(digits)
+        tune(digits, source=given)
     assert file_hash(folder / "model.keras") == saved
+    assert all(layer.trainable for layer in given.layers)  # the caller's model is not frozen: its copy is
