@@ -43,11 +43,7 @@ class EvaluationReport:
 def evaluation_report(models: keras.Model | Sequence[keras.Model], test: Split) -> EvaluationReport:
     """Predict the whole test set with a model, or the mean of several models' probabilities, and tabulate."""
     images, one_hot_labels = test
-    return report_of(ensemble_probabilities(models, images), one_hot_labels)
-
-
-def report_of(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> EvaluationReport:
-    """Tabulate the test set's probabilities (N, 10) against its one-hot labels."""
+    probabilities = ensemble_probabilities(models, images)
     true_labels = one_hot_labels.argmax(axis=1)
     predicted_labels = probabilities.argmax(axis=1)
     matrix = confusion_matrix(true_labels, predicted_labels)

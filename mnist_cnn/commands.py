@@ -14,7 +14,7 @@ import numpy as np
 from cloudmesh.common.StopWatch import StopWatch
 
 from mnist_cnn import backend
-from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors, report_of
+from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_scores, most_confident_errors
 from mnist_cnn.config import Config
 from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validation
 from mnist_cnn.demo import check_port_free, launch_demo
@@ -136,13 +136,11 @@ def evaluate(args: argparse.Namespace) -> int:
     """`mnist-cnn evaluate`: score a model, or several models' mean probabilities, on the test set."""
     models = [load_model(path) for path in args.models]
     _, data = load_command_data(args)
-    (images, labels), refused = data[1], None
-    if len(models) == 1:  # one pass over the test set gives the probabilities and the novelty
+    report = evaluation_report(models, data[1])  # as train scores it, to the digit (the novelty's model differs)
+    refused = None
+    if len(models) == 1:
         reader = DigitReader(models[0], novelty_for(models[0], args.models[0]))
-        probabilities, novelty = reader.read(images)
-        report, refused = report_of(probabilities, labels), float(np.mean(novelty > reader.check.threshold))
-    else:
-        report = evaluation_report(models, data[1])
+        refused = float(np.mean(reader.read(data[1][0])[1] > reader.check.threshold))
     print(format_scores(report.scores))
     ensemble = f" (the mean probabilities of {len(models)} models)" if len(models) > 1 else ""
     print(f"\nTest calibration error (ECE): {100 * report.calibration_error:.2f}%")
