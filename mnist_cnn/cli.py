@@ -233,6 +233,11 @@ def add_sheet(commands: argparse._SubParsersAction) -> None:
     sheet.add_argument("--paper", choices=PAPERS, default=PAPERS[0], help="default: %(default)s")
     output_help = "the PDF, the PNG written beside it, or the PNG (default: sheet-PAPER.pdf)"
     sheet.add_argument("--output", metavar="PATH", type=sheet_path, help=output_help)
+    read_help = (
+        "instead, read photos of filled sheets: print what was read and save each one's contact sheet (every box as "
+        "read) as PHOTO-contact.png in this folder, to check before tune"
+    )
+    sheet.add_argument("--read", nargs="+", type=Path, metavar="PHOTO", help=read_help)
 
 
 def add_tune(commands: argparse._SubParsersAction) -> None:

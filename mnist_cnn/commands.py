@@ -18,13 +18,15 @@ from mnist_cnn.analysis import EvaluationReport, evaluation_report, format_score
 from mnist_cnn.config import Config
 from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validation
 from mnist_cnn.demo import check_port_free, launch_demo
+from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import default_export_path, export_model
+from mnist_cnn.files import atomic_path
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, novelty_for
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
 from mnist_cnn.predict import answer_text, predict_files
 from mnist_cnn.runs import RunConflictError, RunFiles, RunFolder
-from mnist_cnn.sheet import write_sheet
+from mnist_cnn.sheet import read_sheet, write_sheet
 from mnist_cnn.train import train_and_evaluate
 from mnist_cnn.tune import TuneResult, check_source_kept, fine_tune, user_digits
 
@@ -246,11 +248,7 @@ def tune(args: argparse.Namespace) -> int:
     output = args.output = kept_finished_run(args.output or default_tuned_folder(args.model), args)
     digits = user_digits(args.sources)
     for read in digits.sources:
-        print(
-            f"{read.path}: {read.count} digits read" + (f", {len(read.problems)} not learnt:" if read.problems else "")
-        )
-        for line in read.problems:
-            print(f"  {line}")
+        print("\n  ".join(source_lines(read.path, read.count, read.problems)))
     dataset, data = load_command_data(args)
     dataset = DATASET_NAMES.get(dataset, dataset)
     print(
@@ -298,9 +296,35 @@ def tuned_scores(result: TuneResult, dataset: str, test_size: int) -> str:
 
 
 def sheet(args: argparse.Namespace) -> int:
-    """`mnist-cnn sheet`: write the sheet to print and fill in, as a PDF and a PNG."""
+    """`mnist-cnn sheet`: write the sheet to print and fill in, as a PDF and a PNG; or read photos of filled ones."""
+    if args.read:
+        return read_sheets(args.read)
     output = args.output or Path(f"sheet-{args.paper}.pdf")
     pdf, png = (write_sheet(output.with_suffix(suffix), args.paper) for suffix in (".pdf", ".png"))
     print(f"Saved {pdf} and {png} ({args.paper}): print one, write a digit in each box, photograph the whole sheet,")
     print("then teach a model your handwriting: mnist-cnn tune MODEL PHOTO")
     return 0
+
+
+def read_sheets(photos: list[Path]) -> int:
+    """`mnist-cnn sheet --read`: what each photo's boxes hold, and its contact sheet saved to check; a photo that
+    cannot be read is its own error line, exit 1."""
+    status = 0
+    for photo in photos:
+        try:
+            reading = read_sheet(photo)
+        except MnistCnnError as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print("\n  ".join(source_lines(photo, len(reading.digits()[1]), reading.problems())))
+        contact = Path(f"{photo.stem}-contact.png")
+        with atomic_path(contact) as temporary:
+            reading.contact_sheet().save(temporary, format="PNG")
+        print(f"  what was read in each box, to check: {contact}")
+    return status
+
+
+def source_lines(path: Path, count: int, problems: list[str]) -> list[str]:
+    """What was read of one source of digits, as tune and sheet --read print it: the count, then each problem."""
+    return [f"{path}: {count} digits read" + (f", {len(problems)} not learnt:" if problems else ""), *problems]

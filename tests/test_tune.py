@@ -195,6 +195,18 @@ def test_sheet_writes_the_pdf_and_the_png_on_the_paper_asked_for(tmp_path, capsy
     assert status == 2 and "a .pdf and a .png" in err
 
 
+def test_sheet_read_says_what_each_photo_holds_and_saves_its_contact_sheet_to_check(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run(["sheet", "--output", "blank.png"], capsys)
+    Path("notes.jpg").write_text("not a photo")
+    status, out, err = run(["sheet", "--read", "blank.png", "notes.jpg"], capsys)
+    assert status == 1 and out.splitlines()[0] == "blank.png: 0 digits read"
+    assert "to check: blank-contact.png" in out and Image.open("blank-contact.png").width > 500
+    assert err.startswith("error: notes.jpg: not a readable image") and err.count("\n") == 1
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == ["blank-contact.png", "blank.pdf", "blank.png", "notes.jpg"]  # nothing half-written
+
+
 # Fine-tuning.
 
 
