@@ -33,7 +33,7 @@ from mnist_cnn.tune import TuneResult, check_source_kept, fine_tune, user_digits
 RUNS_FOLDER = Path("runs")
 DRY_RUN_FOLDER = RUNS_FOLDER / "dry-run"
 # How tune names the dataset it mixes in and tests on.
-DATASET_NAMES = {"mnist": "MNIST", "sample": "MNIST sample", "fashion": "Fashion-MNIST"}
+DATASET_NAMES = {"mnist": "MNIST", "sample": "MNIST sample"}
 # Keras' `verbose` for one line per epoch.
 ONE_LINE_PER_EPOCH = 2
 

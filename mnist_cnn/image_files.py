@@ -52,20 +52,26 @@ def read_grey_image(path: str | os.PathLike, side: int = MAX_SIDE) -> np.ndarray
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.filterwarnings("ignore", module="PIL.TiffImagePlugin")
             with Image.open(path) as image:
-                turn = orientation(image, path)
-                image.seek(0)  # an animated GIF, WebP or PNG: its first frame
-                size = reduced_size(image.size, side)
-                image.draft("L", size)  # JPEG decodes at a reduced scale straight away
-                if image.mode.startswith("I;16"):
-                    image = image.convert("I")
-                image.thumbnail(size)
-                return grey_levels(image.transpose(turn) if turn is not None else image)
+                return upright_levels(image, path, side)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except Image.DecompressionBombError as error:
         raise ImageError(f"{path}: too large to read safely ({error})") from error
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"{path}: not a readable image ({error})") from error
+
+
+def upright_levels(image: Image.Image, path: Path, side: int = MAX_SIDE) -> np.ndarray:
+    """An opened image's grey levels, upright as the camera was held, reduced to at most `side` x `side` pixels (in
+    place: JPEG decodes at the reduced scale straight away); an animated image's first frame. `path` names it."""
+    turn = orientation(image, path)
+    image.seek(0)  # an animated GIF, WebP or PNG: its first frame
+    size = reduced_size(image.size, side)
+    image.draft("L", size)
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")
+    image.thumbnail(size)
+    return grey_levels(image.transpose(turn) if turn is not None else image)
 
 
 def orientation(image: Image.Image, path: Path) -> Image.Transpose | None:

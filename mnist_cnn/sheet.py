@@ -33,7 +33,7 @@ from scipy.spatial import ConvexHull, QhullError
 from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageError, MnistCnnError
 from mnist_cnn.files import atomic_path
-from mnist_cnn.image_files import grey_levels, orientation, read_grey_image
+from mnist_cnn.image_files import read_grey_image, upright_levels
 from mnist_cnn.mnist_style import digit_to_mnist, ink_and_strokes, ink_box, ink_under_page_light, shapes_side_by_side
 
 # Paper sizes, width and height in mm.
@@ -224,14 +224,6 @@ def box_places(paper: str = "a4", dpi: int = 150) -> list[BoxPlace]:
 
 
 # Reading a photo: the file, the corner marks, the straightened form.
-
-
-def upright_grey(image: Image.Image, name: str) -> np.ndarray:
-    """An image's grey levels, turned as its EXIF orientation says, reduced to SHEET_SIDE a side; `image` unchanged."""
-    turn = orientation(image, Path(name))
-    reduced = image.convert("I") if image.mode.startswith("I;16") else image.copy()
-    reduced.thumbnail((SHEET_SIDE, SHEET_SIDE))
-    return grey_levels(reduced.transpose(turn) if turn is not None else reduced)
 
 
 @dataclass
@@ -492,15 +484,10 @@ def read_sheet(photo: str | os.PathLike | Image.Image, name: str | None = None) 
     `name` (by default the file's name)."""
     if isinstance(photo, Image.Image):
         name = name or "photo"
-        grey = upright_grey(photo, name)
+        grey = upright_levels(photo.copy(), Path(name), SHEET_SIDE)  # the caller's image left as it was
     else:
         name = name or str(photo)
         grey = read_grey_image(photo, SHEET_SIDE)
     ink = ink_under_page_light(straightened_sheet(grey, name), dark=True)
     boxes = [read_box(ink, row, column) for row, column in itertools.product(range(ROWS), range(BOXES_PER_ROW))]
     return SheetReading(name, boxes)
-
-
-def read_sheets(paths: list[str | os.PathLike]) -> list[SheetReading]:
-    """Each photo read as a sheet (read_sheet)."""
-    return [read_sheet(path) for path in paths]
