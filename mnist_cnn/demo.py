@@ -8,8 +8,12 @@ otherwise, and sends nothing anywhere: Gradio's analytics are off, and the page 
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
+import tempfile
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -47,6 +51,8 @@ MODEL_CALLS = 2
 # Requests waiting for an answer at most: a page waits for its answer before it asks again, so a class of this many
 # never sees "queue is full", while a script sending without end is refused instead of queued (docs/after-training.md).
 QUEUE_SIZE = 100
+# A picture file is removed this long after it is handed to Gradio, which copies it as the answer leaves.
+PICTURE_KEEP_S = 60
 TOO_LARGE = f"No digit to read: the file is larger than {MAX_UPLOAD_MB} MB (a photo of one digit is far smaller)."
 
 
@@ -141,6 +147,36 @@ def predict_upload(model: keras.Model, path: str | None) -> Answer:
     return top, seen, why, message.replace(str(path), Path(path).name)  # not the server's temporary folder
 
 
+class PictureFiles:
+    """The page's pictures as PNG files of their own, each written whole before Gradio serves it (an array Gradio
+    writes in place, under a name its content gives, while another page may be fetching that name); each removed
+    PICTURE_KEEP_S later, the folder when the page's process ends."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="mnist-cnn-page-")
+        self.written: collections.deque[tuple[float, Path]] = collections.deque()
+        self.lock = threading.Lock()
+
+    def answer(self, answer: Answer) -> tuple:
+        """The answer with its pictures as files."""
+        top, seen, why, message = answer
+        return top, self.saved(seen), self.saved(why), message
+
+    def saved(self, picture: np.ndarray | None) -> str | None:
+        """The picture as a new PNG file (None for none); the files older than PICTURE_KEEP_S removed."""
+        if picture is None:
+            return None
+        handle, path = tempfile.mkstemp(suffix=".png", dir=self.folder.name)
+        with os.fdopen(handle, "wb") as file:
+            Image.fromarray(picture).save(file, format="PNG")
+        now = time.monotonic()
+        with self.lock:
+            self.written.append((now, Path(path)))
+            while self.written[0][0] < now - PICTURE_KEEP_S:
+                self.written.popleft()[1].unlink(missing_ok=True)
+        return path
+
+
 def build_demo(model: keras.Model | DigitReader, title: str = "mnist-cnn: draw a digit"):
     """The Gradio page for `model` (loaded once, here; with its novelty check, a DigitReader)."""
     model = as_reader(model)
@@ -153,11 +189,13 @@ def build_demo(model: keras.Model | DigitReader, title: str = "mnist-cnn: draw a
     except ImportError as error:
         raise DemoError("the demo needs Gradio: pip install 'mnist-cnn[demo]' (or make demo)") from error
 
+    pictures = PictureFiles()
+
     def from_sketch(sketch):
-        return predict_drawing(model, sketch)
+        return pictures.answer(predict_drawing(model, sketch))
 
     def from_upload(path):
-        return predict_upload(model, path)
+        return pictures.answer(predict_upload(model, path))
 
     with gr.Blocks(analytics_enabled=False, title=title) as demo:
         gr.Markdown(f"# {title}\nDraw a digit with the mouse (or a finger), or upload a photo or scan of one.")

@@ -134,6 +134,16 @@ def pen_line(ink: np.ndarray, radius: float) -> np.ndarray:
     return ndimage.gaussian_filter(line.astype(np.float32), 0.6)
 
 
+def brush_drawn(digit: np.ndarray, side: int, brush: float) -> np.ndarray:
+    """An MNIST digit drawn along its strokes' centre lines with a brush `brush` pixels wide, five sevenths of a
+    side x side canvas high, in its middle, as a person draws it on the demo page: the brush's coverage in [0, 1]."""
+    ink = enlarged(digit_crop(digit), side * 5 // 7)
+    canvas = np.zeros((side, side), np.float32)
+    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
+    canvas[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    return pen_line(canvas, brush / 2)
+
+
 def digit_ink(digit: np.ndarray, height: int, rng: np.random.Generator, stroke: tuple[float, float] = (0, 0)):
     """The digit's ink `height` pixels high; strokes widened by a random share of the height in `stroke` (at most
     200 pixels high, then enlarged: a wide pen is slow to draw at full size)."""

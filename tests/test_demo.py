@@ -3,6 +3,7 @@
 import os
 import shutil
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -12,10 +13,13 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.demo import (
+    BRUSH_WIDTH,
+    CANVAS_SIDE,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_MB,
     MODEL_CALLS,
     QUEUE_SIZE,
+    PictureFiles,
     build_demo,
     launch_demo,
     predict_drawing,
@@ -26,7 +30,7 @@ from mnist_cnn.mnist_style import image_to_mnist
 from mnist_cnn.novelty import DigitReader, novelty_for
 from mnist_cnn.predict import predict_files
 
-from digit_kinds import compose, digit_crop, enlarged, letter, pen_line
+from digit_kinds import brush_drawn, compose, letter
 from user_images import mnist_digit_as_photo, truncated_qoi
 
 pytest.importorskip("gradio", reason="the demo's extra is not installed: pip install 'mnist-cnn[demo]'")
@@ -90,6 +94,46 @@ def test_upload_through_the_api_answers_as_predict_does(server, trained_run, raw
     red_ink = heat[..., 0] - heat[..., 2]  # the map says which ink spoke for the answer
     assert red_ink.max() > 60
     assert f"reads a **{expected.digit}**" in message
+
+
+def test_pages_fetching_the_same_answer_at_once_each_get_its_pictures_whole(server, raw_sample, tmp_path, monkeypatch):
+    # Gradio writes a picture given as an array in place: the window in which it is empty, widened to a second.
+    from gradio import processing_utils
+
+    def written_slowly(*args, **kwargs):
+        path = Path(saved(*args, **kwargs))
+        picture = path.read_bytes()
+        path.write_bytes(b"")
+        time.sleep(1)
+        path.write_bytes(picture)
+        return str(path)
+
+    saved = processing_utils.save_pil_to_cache
+    monkeypatch.setattr(processing_utils, "save_pil_to_cache", written_slowly)
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - raw_sample[1][0][3]).save(path)
+    client = Client(server, verbose=False, download_files=False)
+    seen = client.predict(handle_file(path), api_name="/predict_image")[1]["url"]
+    whole = httpx.get(seen).content
+    again = client.submit(handle_file(path), api_name="/predict_image")  # another page, the same picture
+    fetched = []
+    while not again.done():
+        try:
+            fetched.append(httpx.get(seen).content)
+        except httpx.HTTPError as error:  # a body cut short
+            fetched.append(repr(error))
+    assert again.result()[3].startswith("The model reads")
+    assert fetched and all(body == whole for body in fetched)
+
+
+def test_the_pages_picture_files_are_removed_once_handed_over_so_a_class_does_not_fill_the_disk(monkeypatch):
+    monkeypatch.setattr("mnist_cnn.demo.PICTURE_KEEP_S", 0.0)
+    pictures = PictureFiles()
+    first = pictures.saved(np.zeros((28, 28), np.uint8))
+    time.sleep(0.01)
+    second = pictures.saved(np.full((28, 28), 255, np.uint8))
+    assert not Path(first).exists() and np.asarray(Image.open(second)).min() == 255
+    assert pictures.saved(None) is None and os.listdir(pictures.folder.name) == [Path(second).name]
 
 
 def test_a_blank_or_broken_upload_gets_a_message(server, tmp_path):
@@ -259,16 +303,8 @@ DRAWN = 40  # digits drawn on the sketchpad
 
 @pytest.fixture(scope="module")
 def brush_strokes(raw_sample):
-    """The first DRAWN test digits as the sketchpad's default black brush (18 pixels) draws them along their strokes'
-    centre lines on its 280x280 canvas: the brush's coverage in [0, 1]."""
-    strokes = []
-    for digit in raw_sample[1][0][:DRAWN]:
-        ink = enlarged(digit_crop(digit), 200)
-        canvas = np.zeros((280, 280), np.float32)
-        top, left = (280 - ink.shape[0]) // 2, (280 - ink.shape[1]) // 2
-        canvas[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
-        strokes.append(pen_line(canvas, 9))
-    return strokes
+    """The first DRAWN test digits as the sketchpad's black brush draws them on its canvas."""
+    return [brush_drawn(digit, CANVAS_SIDE, BRUSH_WIDTH) for digit in raw_sample[1][0][:DRAWN]]
 
 
 def sketch(brush: np.ndarray, background: tuple[int, int, int, int]) -> Image.Image:
