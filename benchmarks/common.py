@@ -1,8 +1,6 @@
-"""What every benchmark shares, so that each measures and reports alike: test accuracy after each epoch with the clock
-stopped (AccuracyCurve, a Keras callback; accuracy_curve, for a loop of one's own), the machine's description, a
-measurement in a fresh process (run_json) and the results writer (write_results). A point, after each epoch:
-{"train_s": training seconds so far (the clock stopped while testing), "test_accuracy"}.
-"""
+"""What every benchmark shares, so that each measures and reports alike: the accuracy curve (a point an epoch: its
+"train_s", seconds so far with the clock stopped while testing, and "test_accuracy"), the machine, a fresh process and
+the results writer."""
 
 import ast
 import contextlib
@@ -17,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from subprocess import PIPE
 
@@ -28,7 +27,6 @@ from mnist_cnn.model import predict_probabilities
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-VERSIONS_SHOWN = ("keras", "tensorflow", "jax", "torch")
 
 
 class Clock:
@@ -46,23 +44,17 @@ class Clock:
     def paused(self) -> Iterator[None]:
         """Stop the clock for the `with` block."""
         stopped = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.paused_s += time.perf_counter() - stopped
+        yield
+        self.paused_s += time.perf_counter() - stopped
 
 
-def scored_point(clock: Clock, scores: Callable[[], np.ndarray], labels: np.ndarray) -> dict:
-    """The training time so far and the test accuracy of `scores()`, measured with the clock paused."""
+def scored(points: list[dict], clock: Clock, scores: Callable, labels, target: float | None, min_epochs: int) -> bool:
+    """Add the training time so far and `scores()`'s test accuracy to `points`; whether the target was met in time."""
     train_s = clock.seconds
     with clock.paused():
-        accuracy = float((np.asarray(scores()).argmax(axis=1) == labels).mean())
-    return {"train_s": train_s, "test_accuracy": accuracy}
-
-
-def reached(points: list[dict], target: float | None, min_epochs: int) -> bool:
-    """Whether training may stop: the target reached, after `min_epochs` at least."""
-    return target is not None and len(points) >= min_epochs and points[-1]["test_accuracy"] >= target
+        accuracy = float((np.asarray(scores()).argmax(axis=1) == np.asarray(labels)).mean())
+    points.append({"train_s": train_s, "test_accuracy": accuracy})
+    return target is not None and len(points) >= min_epochs and accuracy >= target
 
 
 class AccuracyCurve(keras.callbacks.Callback):
@@ -77,28 +69,17 @@ class AccuracyCurve(keras.callbacks.Callback):
         self.clock = self.clock or Clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.points.append(
-            scored_point(self.clock, lambda: predict_probabilities(self.model, self.images), self.labels)
-        )
-        if reached(self.points, self.target, self.min_epochs):
+        scores = partial(predict_probabilities, self.model, self.images)
+        if scored(self.points, self.clock, scores, self.labels, self.target, self.min_epochs):
             self.model.stop_training = True
 
 
-def accuracy_curve(
-    train_epoch: Callable[[], object],
-    predict: Callable[[], np.ndarray],
-    labels: np.ndarray,
-    epochs: int,
-    target: float | None = None,
-    min_epochs: int = 1,
-    clock: Clock | None = None,
-) -> list[dict]:
+def accuracy_curve(train_epoch, predict, labels, epochs: int, target=None, min_epochs=1, clock=None) -> list[dict]:
     """AccuracyCurve's points for a training loop of one's own."""
     clock, points = clock or Clock(), []
     for _ in range(epochs):
         train_epoch()
-        points.append(scored_point(clock, predict, np.asarray(labels)))
-        if reached(points, target, min_epochs):
+        if scored(points, clock, predict, labels, target, min_epochs):
             break
     return points
 
@@ -136,20 +117,18 @@ def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     names = [line for line in cpuinfo.read_text().splitlines() if "model name" in line] if cpuinfo.exists() else []
     cpu = names[0].split(":", 1)[1].strip() if names else platform.processor()
-    parts = [f"{cpu}, {os.cpu_count()} cores"]
     gpus = gpu_names()
-    parts += [f"{len(gpus)} x {gpus[0]}"] if gpus else []
+    parts = [f"{cpu}, {os.cpu_count()} cores", *([f"{len(gpus)} x {gpus[0]}"] if gpus else [])]
     versions = [f"Python {platform.python_version()}"]
-    for package in VERSIONS_SHOWN:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+    for package in ("keras", "tensorflow", "jax", "torch"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the copy imported, where two are installed
             versions.append(f"{package} {importlib.metadata.version(package)}")
     return f"{'; '.join(parts)}; {', '.join(versions)}"
 
 
 def run_json(arguments: list[str], timeout: float | None = None, log: bool = False, **environment: str) -> dict:
-    """`python -m ARGUMENTS` from the repository's root, in a fresh process: its last line of output as JSON, or
-    {"error": ...} if it failed or ran past `timeout` seconds (then it is stopped with all it started). Its last
-    errors are printed if it failed, or always with `log`."""
+    """`python -m ARGUMENTS` in a fresh process: its last output line as JSON, or {"error": ...} where it failed or ran
+    past `timeout` s (then it is stopped with all it started); its errors are printed where it failed, or with `log`."""
     variables = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **environment}
     command = [sys.executable, "-m", *arguments]
     process = subprocess.Popen(
@@ -178,9 +157,9 @@ def measured(runner: str, task: str, args, *options: str, **environment: str) ->
 
 
 def table(header: list[str], rows: list[list[object]]) -> list[str]:
-    """A Markdown table's lines: the first column left-aligned, the others right-aligned."""
+    """A Markdown table's lines: the first column left-aligned, the others right-aligned, a cell's pipes escaped."""
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
 def parse_settings(pairs: list[str]) -> dict[str, object]:
@@ -202,10 +181,8 @@ def shown(path: Path) -> str:
 
 
 def write_results(name: str, results: dict, markdown: str, folder: Path = RESULTS, echo: bool = True) -> Path:
-    """Keep `results` in folder/NAME.json and `markdown` in folder/NAME.md, each with the machine and the command;
-    print the Markdown if `echo`."""
-    command = command_line()
-    machine_line = machine()
+    """Keep `results` in folder/NAME.json and `markdown` in NAME.md, with the machine and the command; print it."""
+    command, machine_line = command_line(), machine()
     path = write_json(Path(folder) / f"{name}.json", {"command": command, "machine": machine_line, **results})
     text = f"{markdown.rstrip()}\n\nMachine: {machine_line}.\n\n`{command}`\n"
     with atomic_path(Path(folder) / f"{name}.md") as temporary:

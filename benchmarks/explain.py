@@ -1,16 +1,16 @@
-"""How faithful the occlusion maps are, on the full MNIST: the deletion test and the sanity check.
+"""How faithful the occlusion maps are, on the full MNIST: the deletion test, the sanity check, the time per digit.
 
 python -m benchmarks.explain runs/mnist-fast/model.keras --data ../shared/data [--digits 1000] [--picture PATH]
 """
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import write_results
+from benchmarks.export import milliseconds
 from mnist_cnn import backend
 from mnist_cnn.data import load_data
 from mnist_cnn.explain import deletion_scores, explain, sanity_correlation
@@ -18,41 +18,6 @@ from mnist_cnn.model import load_model, predict_probabilities
 from mnist_cnn.plots import plot_explanation, save_figure
 
 EXPLAINED = 10  # digits timed
-
-
-def explain_ms(model, images: np.ndarray) -> list[float]:
-    """Milliseconds to explain each of the first EXPLAINED digits, one at a time, after a first call that compiles."""
-    explain(model, images[:1])
-    times = []
-    for index in range(EXPLAINED):
-        start = time.perf_counter()
-        explain(model, images[index : index + 1])
-        times.append(1000 * (time.perf_counter() - start))
-    return times
-
-
-def markdown(model: Path, digits: int, scores, sanity: float, sanity_digits: int, times: list[float]) -> str:
-    """The deletion test's table, the sanity check and the time to explain one digit."""
-    return f"""Occlusion maps of {model} on the first {digits:,} MNIST test digits, {backend.name()} backend:
-
-| blanking 10% of the pixels | mean fall of the predicted digit's probability |
-| --- | ---: |
-| ranked highest by the map | {scores.by_map:.3f} |
-| at random among the digit's ink | {scores.at_random_ink:.3f} |
-| at random | {scores.at_random:.3f} |
-
-Sanity check: rank correlation between the maps of the trained model and of the same network with fresh weights, over
-the ink of {sanity_digits} digits: {sanity:.2f} (1 would mean the map ignores the weights).
-
-One digit explained (its answer and runner-up maps): {statistics.median(times):.0f} ms, median of {len(times)}.
-"""
-
-
-def save_a_mistake(model, images: np.ndarray, labels: np.ndarray, picture: Path) -> None:
-    """The explanation of the first test digit the model gets wrong, as `mnist-cnn predict --explain` draws it."""
-    wrong = int(np.flatnonzero(predict_probabilities(model, images).argmax(axis=1) != labels.argmax(axis=1))[0])
-    title = f"test digit {wrong}, a {labels[wrong].argmax()}"
-    save_figure(plot_explanation(explain(model, images[wrong : wrong + 1])[0], title=title), picture)
 
 
 def main() -> None:
@@ -66,12 +31,28 @@ def main() -> None:
     model = load_model(args.model)
     _, (x_test, y_test) = load_data("mnist", args.data)
     images = x_test[: args.digits]
-    times, scores = explain_ms(model, images), deletion_scores(model, images)
+    times, scores = milliseconds(lambda i: explain(model, images[i : i + 1]), EXPLAINED), deletion_scores(model, images)
     sanity = sanity_correlation(model, images[: args.sanity_digits])
-    if args.picture:
-        save_a_mistake(model, x_test, y_test, args.picture)
+    if args.picture:  # the first test digit the model gets wrong, as `mnist-cnn predict --explain` draws it
+        wrong = int(np.flatnonzero(predict_probabilities(model, x_test).argmax(axis=1) != y_test.argmax(axis=1))[0])
+        title = f"test digit {wrong}, a {y_test[wrong].argmax()}"
+        save_figure(plot_explanation(explain(model, x_test[wrong : wrong + 1])[0], title=title), args.picture)
+    intro = f"Occlusion maps of {args.model} on the first {len(images):,} MNIST test digits, {backend.name()} backend:"
+    markdown = f"""{intro}
+
+| blanking 10% of the pixels | mean fall of the predicted digit's probability |
+| --- | ---: |
+| ranked highest by the map | {scores.by_map:.3f} |
+| at random among the digit's ink | {scores.at_random_ink:.3f} |
+| at random | {scores.at_random:.3f} |
+
+Sanity check: rank correlation between the maps of the trained model and of the same network with fresh weights, over
+the ink of {args.sanity_digits} digits: {sanity:.2f} (1 would mean the map ignores the weights).
+
+One digit explained (its answer and runner-up maps): {statistics.median(times):.0f} ms, median of {len(times)}.
+"""
     results = {"digits": len(images), "deletion": scores.__dict__, "sanity": sanity, "explain_ms": times}
-    write_results("explain", results, markdown(args.model, len(images), scores, sanity, args.sanity_digits, times))
+    write_results("explain", results, markdown)
 
 
 if __name__ == "__main__":

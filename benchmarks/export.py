@@ -7,46 +7,43 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import write_results
+from benchmarks.common import table, write_results
 from mnist_cnn.data import load_data
 from mnist_cnn.export import FORMATS, as_float32, default_export_path, export_model, exported_predictor
 from mnist_cnn.model import load_model
 
 LATENCY_CALLS = 200
 BATCH = 1000
+HEADER = ["format", "size (KB)", "largest difference from Keras", "same digit", "one-image latency (ms)"]
+CELLS = {"size_kb": ",.0f", "largest_difference": ".1e", "same_digit": ".2%", "latency_ms": ".2f"}  # their formats
 
 
-def size_of(path: Path) -> int:
-    """The bytes of a file, or of every file in a folder (a SavedModel)."""
-    return (
-        sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) if path.is_dir() else path.stat().st_size
-    )
-
-
-def one_image_latency_ms(predict, image: np.ndarray) -> float:
-    """The median time of `predict` on one image, after a first call."""
-    predict(image)
+def milliseconds(call: Callable[[int], object], count: int) -> list[float]:
+    """The milliseconds of `call(0)` to `call(count - 1)`, each timed alone, after a first call that compiles."""
+    call(0)
     times = []
-    for _ in range(LATENCY_CALLS):
+    for index in range(count):
         start = time.perf_counter()
-        predict(image)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        call(index)
+        times.append(1000 * (time.perf_counter() - start))
+    return times
 
 
 def row(name: str, path: Path, predict, images: np.ndarray, expected: np.ndarray) -> dict:
     """One format's size, largest difference from Keras, share of the same digits, and one-image latency."""
     answers = np.concatenate([predict(images[i : i + BATCH]) for i in range(0, len(images), BATCH)])
+    files = [file for file in path.rglob("*") if file.is_file()] if path.is_dir() else [path]  # a SavedModel: a folder
     return {
         "format": name,
-        "size_kb": size_of(path) / 1024,
+        "size_kb": sum(file.stat().st_size for file in files) / 1024,
         "largest_difference": float(np.abs(answers - expected).max()),
         "same_digit": float((answers.argmax(axis=1) == expected.argmax(axis=1)).mean()),
-        "latency_ms": one_image_latency_ms(predict, images[:1]),
+        "latency_ms": statistics.median(milliseconds(lambda _: predict(images[:1]), LATENCY_CALLS)),
     }
 
 
@@ -64,14 +61,8 @@ def main() -> None:
         for name in FORMATS:
             path = export_model(model, default_export_path(Path(folder) / "model.keras", name), name)
             rows.append(row(name, path, exported_predictor(path, name), images, expected))
-    lines = ["| format | size (KB) | largest difference from Keras | same digit | one-image latency (ms) |"]
-    lines.append("| --- | ---: | ---: | ---: | ---: |")
-    for one in rows:
-        lines.append(
-            f"| {one['format']} | {one['size_kb']:,.0f} | {one['largest_difference']:.1e} | {one['same_digit']:.2%}"
-            f" | {one['latency_ms']:.2f} |"
-        )
-    write_results("export", {"model": str(args.model), "formats": rows}, "\n".join(lines))
+    cells = [[one["format"], *(f"{one[key]:{spec}}" for key, spec in CELLS.items())] for one in rows]
+    write_results("export", {"model": str(args.model), "formats": rows}, "\n".join(table(HEADER, cells)))
 
 
 if __name__ == "__main__":

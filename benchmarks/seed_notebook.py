@@ -1,7 +1,5 @@
-"""The seed notebook's code ("MNIST-CNN Classification on Google Colab"), as the benchmarks' reference peer.
-
-Its cells are kept statement for statement; the only changes are that each cell is a function, that the data comes
-in as arguments instead of `mnist.load_data()` (no machine here can download MNIST), and `verbose` for quiet timing.
+"""The seed notebook's code ("MNIST-CNN Classification on Google Colab"), statement for statement, as the benchmarks'
+peer: each cell a function, the data passed in (no machine here can download MNIST), `verbose` for quiet timing.
 """
 
 import numpy as np
@@ -19,10 +17,8 @@ dropout = 0.2
 def preprocess(x_train, y_train, x_test, y_test):
     """The seed's "Download Data and Pre-Process" cell."""
     num_labels = len(np.unique(y_train))
-
     y_train = to_categorical(y_train)
     y_test = to_categorical(y_test)
-
     image_size = x_train.shape[1]
     x_train = np.reshape(x_train, [-1, image_size, image_size, 1])
     x_test = np.reshape(x_test, [-1, image_size, image_size, 1])
@@ -57,9 +53,3 @@ def define_model(num_labels, image_size):
 def train(model, x_train, y_train, epochs=10, verbose="auto"):
     """The seed's "Train" cell."""
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
-
-
-def test(model, x_test, y_test, verbose="auto"):
-    """The seed's "Test" cell, returning the accuracy it prints."""
-    loss, acc = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=verbose)
-    return acc

@@ -302,6 +302,15 @@ def trained_on_validation(model_path: Path) -> bool:
         return False  # no run's results: nothing known
 
 
+def warn_if_trained_on_validation(model_path: Path) -> None:
+    """Log a note where the source model trained on the MNIST validation digits that score the fine-tune."""
+    if trained_on_validation(model_path):
+        logger.warning(
+            f"note: {model_path} was trained on MNIST's validation digits too (its run had no validation split): its "
+            "scores on them, before and after, flatter it"
+        )
+
+
 def digest(*arrays: np.ndarray) -> str:
     """The SHA-256 of arrays' bytes: what tells a run's data from other data when it is resumed."""
     hashed = hashlib.sha256()
@@ -380,11 +389,7 @@ def fine_tune(
     train, user_held, mnist_validation = data.train, data.user_held, data.mnist_validation
     config = tuning_config(settings, data.validation_size / len(train[0]), model_precision(source))
     mnist_validation_labels = mnist_validation[1].argmax(axis=1)
-    if trained_on_validation(model_path):
-        logger.warning(
-            f"note: {model_path} was trained on MNIST's validation digits too (its run had no validation split): its "
-            "scores on them, before and after, flatter it"
-        )
+    warn_if_trained_on_validation(model_path)
     mnist_test_before, before_from = test_accuracy_before(model_path, source, len(mnist_train[0]), test)
     held_out_before = accuracy(source, *user_held)
     mnist_validation_before = accuracy(source, mnist_validation[0], mnist_validation_labels)
@@ -407,11 +412,16 @@ def fine_tune(
         mnist_validation_digits=len(mnist_validation[0]),
         seconds=0.0,
     )
-    if run.files is not None:
-        result.contact_sheets = save_contact_sheets(digits, run.files.folder)
+    return saved_with_contact_sheets(result, digits, started)
+
+
+def saved_with_contact_sheets(result: TuneResult, digits: UserDigits, started: float) -> TuneResult:
+    """The result with its seconds since `started`; its contact sheets and tuning.json saved in its run's folder."""
+    if result.run.files is not None:
+        result.contact_sheets = save_contact_sheets(digits, result.run.files.folder)
     result.seconds = time.perf_counter() - started
-    if run.files is not None:
-        write_json(run.files.folder / TUNING_FILE, result.summary())
+    if result.run.files is not None:
+        write_json(result.run.files.folder / TUNING_FILE, result.summary())
     return result
 
 
