@@ -51,6 +51,10 @@ MODEL_CALLS = 2
 # Requests waiting for an answer at most: a page waits for its answer before it asks again, so a class of this many
 # never sees "queue is full", while a script sending without end is refused instead of queued (docs/after-training.md).
 QUEUE_SIZE = 100
+# Uploads and answers' pictures in Gradio's cache are removed this long after they were made, looked for this often:
+# a class's files do not pile up on the server's disk while the page runs.
+CACHE_KEEP_S = 3600
+CACHE_SWEEP_S = 600
 # A picture file is removed this long after it is handed to Gradio, which copies it as the answer leaves.
 PICTURE_KEEP_S = 60
 TOO_LARGE = f"No digit to read: the file is larger than {MAX_UPLOAD_MB} MB (a photo of one digit is far smaller)."
@@ -197,7 +201,7 @@ def build_demo(model: keras.Model | DigitReader, title: str = "mnist-cnn: draw a
     def from_upload(path):
         return pictures.answer(predict_upload(model, path))
 
-    with gr.Blocks(analytics_enabled=False, title=title) as demo:
+    with gr.Blocks(analytics_enabled=False, title=title, delete_cache=(CACHE_SWEEP_S, CACHE_KEEP_S)) as demo:
         gr.Markdown(f"# {title}\nDraw a digit with the mouse (or a finger), or upload a photo or scan of one.")
         with gr.Row():
             with gr.Column():

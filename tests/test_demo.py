@@ -136,6 +136,27 @@ def test_the_pages_picture_files_are_removed_once_handed_over_so_a_class_does_no
     assert pictures.saved(None) is None and os.listdir(pictures.folder.name) == [Path(second).name]
 
 
+def test_uploads_are_removed_from_the_server_some_time_after_they_arrive(
+    trained_run, raw_sample, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("mnist_cnn.demo.CACHE_KEEP_S", 1)  # an hour, as a second
+    monkeypatch.setattr("mnist_cnn.demo.CACHE_SWEEP_S", 1)
+    port = free_port()
+    demo = launch_demo(trained_run.model, port=port, block=False)
+    try:
+        path = tmp_path / "digit.png"
+        Image.fromarray(255 - raw_sample[1][0][2]).save(path)
+        upload = {"files": ("digit.png", path.read_bytes(), "image/png")}
+        stored = Path(httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files=upload).json()[0])
+        assert stored.exists()
+        deadline = time.monotonic() + 10
+        while stored.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not stored.exists()
+    finally:
+        demo.close()
+
+
 def test_a_blank_or_broken_upload_gets_a_message(server, tmp_path):
     Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
     (tmp_path / "broken.png").write_text("not an image")
