@@ -204,12 +204,8 @@ class Config:
         if is_number(self.devices) and isinstance(self.devices, int | np.integer):
             object.__setattr__(self, "devices", str(self.devices))  # devices=2 in Python, as --devices 2
         for setting_field in dataclasses.fields(self):
-            self._check_field(setting_field)
+            check_field(self, setting_field)
         self._check_together()
-
-    def _check_field(self, setting_field: dataclasses.Field) -> None:
-        """Check one field against its type, choices and range; store its value as the Python type it names."""
-        check_field(self, setting_field)
 
     def _check_together(self) -> None:
         """Check the settings that limit one another."""
