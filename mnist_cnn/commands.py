@@ -20,7 +20,6 @@ from mnist_cnn.data import DataUnavailableError, Split, load_data, split_validat
 from mnist_cnn.demo import check_port_free, launch_demo
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.export import default_export_path, export_model
-from mnist_cnn.files import atomic_path
 from mnist_cnn.model import build_model, load_model, plot_architecture
 from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, novelty_for
 from mnist_cnn.plots import plot_confusion_matrix, plot_digits, plot_explanation, plot_history, save_figure
@@ -318,9 +317,7 @@ def read_sheets(photos: list[Path]) -> int:
             status = 1
             continue
         print("\n  ".join(source_lines(photo, len(reading.digits()[1]), reading.problems())))
-        contact = Path(f"{photo.stem}-contact.png")
-        with atomic_path(contact) as temporary:
-            reading.contact_sheet().save(temporary, format="PNG")
+        contact = reading.save_contact_sheet(Path(f"{photo.stem}-contact.png"))
         print(f"  what was read in each box, to check: {contact}")
     return status
 

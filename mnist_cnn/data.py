@@ -83,11 +83,14 @@ def load_data(dataset: str = "mnist", path: str | os.PathLike | None = None) -> 
 
 def preprocess(images: np.ndarray, labels: np.ndarray) -> Split:
     """Scale uint8 images to float32 in [0, 1] with a channel axis, and one-hot the labels, as the seed does."""
+    return images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype("float32") / 255, one_hot(labels)
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """Integer labels as the one-hot float32 rows the model trains on."""
     import keras
 
-    x = images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype("float32") / 255
-    y = keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
-    return x, y
+    return keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
 
 
 def split_validation(train: Split, fraction: float) -> tuple[Split, Split | None]:

@@ -452,6 +452,12 @@ class SheetReading:
             if box.status not in ("digit", "empty")
         ]
 
+    def save_contact_sheet(self, path: Path) -> Path:
+        """Save the contact sheet as a PNG at `path`, whole or not at all."""
+        with atomic_path(path) as temporary:
+            self.contact_sheet().save(temporary, format="PNG")
+        return path
+
     def contact_sheet(self) -> Image.Image:
         """Every box as read, row by row, for the user to check: a digit as the model will see it, labelled with its
         row's digit; a problem box as seen, framed in red with the reason; an empty box dim."""

@@ -37,12 +37,12 @@ import keras
 import numpy as np
 
 from mnist_cnn.config import FAST_RECIPE, PRECISIONS, Config, TuneSettings, config_for
-from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES, DataUnavailableError, Split, load_data, split_validation
+from mnist_cnn.data import IMAGE_SIZE, NUM_CLASSES, DataUnavailableError, Split, load_data, one_hot, split_validation
 from mnist_cnn.errors import ImageError, MnistCnnError
-from mnist_cnn.files import atomic_path, write_json
+from mnist_cnn.files import write_json
 from mnist_cnn.model import load_model, predict_probabilities
 from mnist_cnn.predict import read_ink
-from mnist_cnn.runs import RunFolder
+from mnist_cnn.runs import RunFiles, RunFolder
 from mnist_cnn.sheet import SheetReading, read_sheet
 from mnist_cnn.train import RunResult, copied, train_and_evaluate
 
@@ -233,11 +233,6 @@ def tuning_data(digits: UserDigits, mnist_train: Split, settings: TuneSettings) 
     return TuningData(train, validation_size, user_held, mnist_validation, len(tuned), len(mixed[0]))
 
 
-def one_hot(labels: np.ndarray) -> np.ndarray:
-    """Integer labels as the one-hot float32 rows the model trains on."""
-    return keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
-
-
 def tuning_config(settings: TuneSettings, validation_split: float, precision: str) -> Config:
     """The run's Config: the `fast` recipe's batches, at the settings' constant learning rate and epochs, augmented,
     the last `validation_split` of its data validating and fitting the temperature."""
@@ -279,27 +274,30 @@ def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> floa
     return float(np.mean(predict_probabilities(model, images).argmax(axis=1) == labels))
 
 
-def recorded_test_accuracy(model_path: Path, train_images: int) -> float | None:
-    """The test accuracy in the results.json of the run that saved model.keras at `model_path`, where that run
-    trained and validated on `train_images` images (the same dataset, so the same test set); else None."""
-    results_path = model_path.parent / "results.json"
-    if model_path.name != "model.keras" or not results_path.is_file():
-        return None
+def source_results(model_path: Path) -> dict | None:
+    """The results.json of the run whose folder holds `model_path`; None where there is none to be read."""
     try:
-        results = json.loads(results_path.read_text())
+        results = json.loads(RunFiles(model_path.parent).results.read_text())
+    except (OSError, ValueError):
+        return None  # no run's results, or an odd file: nothing known
+    return results if isinstance(results, dict) else None
+
+
+def recorded_test_accuracy(model_path: Path, train_images: int) -> float | None:
+    """The test accuracy the source model's run recorded, where that run trained and validated on `train_images`
+    images (the same dataset, so the same test set); else None."""
+    results = (source_results(model_path) if model_path.name == "model.keras" else None) or {}
+    try:
         same_data = results["train_images"] + results["validation_images"] == train_images
         return float(results["test_accuracy"]) if same_data else None
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None  # an odd results.json: the source is scored instead
 
 
 def trained_on_validation(model_path: Path) -> bool:
-    """Whether the run that saved the model (its results.json beside it) trained on MNIST's validation digits too:
-    a run with no validation split, as the `seed` recipe's."""
-    try:
-        return json.loads((model_path.parent / "results.json").read_text())["validation_images"] == 0
-    except (OSError, ValueError, KeyError, TypeError):
-        return False  # no run's results: nothing known
+    """Whether the run that saved the model trained on MNIST's validation digits too: a run with no validation
+    split, as the `seed` recipe's."""
+    return (source_results(model_path) or {}).get("validation_images") == 0
 
 
 def warn_if_trained_on_validation(model_path: Path) -> None:
@@ -337,9 +335,9 @@ def check_source_kept(model_path: Path, workdir: str | os.PathLike | RunFolder |
     """TuneError where the run folder is the source model's own: the tuned model would take its place."""
     if workdir is None:
         return
-    folder = Path(workdir.path if isinstance(workdir, RunFolder) else workdir).resolve()
-    if model_path.resolve().parent in (folder, folder / ".replacement"):
-        raise TuneError(f"{folder}: holds the model being tuned, {model_path}: choose another --output")
+    run = workdir if isinstance(workdir, RunFolder) else RunFolder(Path(workdir))
+    if model_path.resolve().parent in (run.files.folder.resolve(), run.replacement.folder.resolve()):
+        raise TuneError(f"{run.path.resolve()}: holds the model being tuned, {model_path}: choose another --output")
 
 
 # Fine-tuning.
@@ -433,7 +431,5 @@ def save_contact_sheets(digits: UserDigits, folder: Path) -> list[Path]:
     saved = []
     for number, reading in enumerate(readings, start=1):
         path = folder / CONTACT_SHEET.format(number=number)
-        with atomic_path(path) as temporary:
-            reading.contact_sheet().save(temporary)
-        saved.append(path)
+        saved.append(reading.save_contact_sheet(path))
     return saved
