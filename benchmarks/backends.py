@@ -1,15 +1,11 @@
-"""The package and the seed notebook's code on each installed Keras backend: training images/s by benchmarks.measure,
-each in a fresh process, the order rotating by round (or, --interleaved, a backend's runners taking turns in one).
-
-    python -m benchmarks.backends --data ../shared/data [--rounds 3] [--train-images 3200] [--interleaved --clock cpu]
-"""
+"""Training images/s of the package and the seed code on each installed Keras backend, each by benchmarks.measure."""
 
 import argparse
 import importlib.util
 import statistics
 import sys
 
-from benchmarks.common import measured, rotated, table, write_results
+from benchmarks.common import benchmark_parser, measured, rotated, table, write_results
 from mnist_cnn.backend import BACKENDS
 
 RUNNERS = ("seed", "package-fast-float32", "package-fast-float32-batches", "package-fast")
@@ -36,9 +32,7 @@ def markdown(rates: dict[tuple[str, str], list[float]], pipeline: list[float], a
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-images", type=int, default=3200)
     parser.add_argument("--runners", nargs="+", default=RUNNERS, help="`seed` first: the reference")

@@ -1,7 +1,7 @@
-"""What every benchmark shares, so that each measures and reports alike: the accuracy curve (a point an epoch: its
-"train_s", seconds so far with the clock stopped while testing, and "test_accuracy"), the machine, a fresh process and
-the results writer."""
+"""What every benchmark shares, so that each measures and reports alike: flags, the accuracy curve (a point an epoch:
+"train_s", seconds so far, the clock paused while testing; "test_accuracy"), the machine, a fresh process, results."""
 
+import argparse
 import ast
 import contextlib
 import importlib.metadata
@@ -84,6 +84,29 @@ def accuracy_curve(train_epoch, predict, labels, epochs: int, target=None, min_e
     return points
 
 
+def benchmark_parser(doc: str, seeds: list[int] | None = None) -> argparse.ArgumentParser:
+    """A parser described by the docstring's first paragraph: --dataset and --data as `mnist-cnn train`'s, --seeds."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--dataset", default="mnist", help="mnist, or sample (the shipped one: a quick check)")
+    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
+    if seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=seeds, help="default: %(default)s")
+    return parser
+
+
+def seconds(call: Callable[[], object]) -> float:
+    """How long `call()` takes."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def milliseconds(call: Callable[[int], object], count: int) -> list[float]:
+    """The milliseconds of `call(0)` to `call(count - 1)`, each timed alone, after a first call that compiles."""
+    call(0)
+    return [1000 * seconds(partial(call, index)) for index in range(count)]
+
+
 def rotated(items: list, round_number: int) -> list:
     """The items in an order that starts one further along in each round (a slow spell slows each in turn)."""
     shift = round_number % len(items)
@@ -127,8 +150,7 @@ def machine() -> str:
 
 
 def run_json(arguments: list[str], timeout: float | None = None, log: bool = False, **environment: str) -> dict:
-    """`python -m ARGUMENTS` in a fresh process: its last output line as JSON, or {"error": ...} where it failed or ran
-    past `timeout` s (then it is stopped with all it started); its errors are printed where it failed, or with `log`."""
+    """`python -m ARGUMENTS` in a fresh process, stopped past `timeout` s: its last line as JSON, or {"error": ...}."""
     variables = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **environment}
     command = [sys.executable, "-m", *arguments]
     process = subprocess.Popen(
@@ -140,7 +162,7 @@ def run_json(arguments: list[str], timeout: float | None = None, log: bool = Fal
         os.killpg(process.pid, signal.SIGKILL)  # a notebook's kernel too, which would keep its share of the device
         process.communicate()
         return {"error": f"stopped after {timeout:.0f} s"}
-    if process.returncode != 0 or log:
+    if process.returncode != 0 or log:  # its stderr: where it failed, or with `log`
         print(f"--- {' '.join(arguments)}: exit {process.returncode}\n{stderr[-3000:]}", file=sys.stderr, flush=True)
     if process.returncode != 0:
         return {"error": (stderr.strip().splitlines() or [f"exit {process.returncode}"])[-1]}

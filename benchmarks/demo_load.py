@@ -1,15 +1,10 @@
-"""The demo page under a class's load: CLIENTS students at once for SECONDS, half drawing on the sketchpad and half
-uploading scans and phone photos, each answer checked against the digit `mnist-cnn predict` reads in the same image.
-
-    python -m benchmarks.demo_load --model MODEL [--clients 20] [--seconds 60] [--pause 0] [--name demo-load]
-
-The page is served by `mnist-cnn demo MODEL` on 127.0.0.1 and stopped at the end, however the run ends. The clients
-speak Gradio's HTTP API as a browser does, in plain HTTP: gradio_client spends many times the CPU a request, which the
-server, on the same cores, would miss.
-"""
+"""The demo page (`mnist-cnn demo MODEL` on 127.0.0.1) under a class's load: CLIENTS students at once for SECONDS, half
+drawing, half uploading scans and photos, each answer checked against the digit `mnist-cnn predict` reads in the image.
+The clients speak Gradio's HTTP API in plain HTTP, as a browser does: gradio_client would take the server's CPU."""
 
 import argparse
 import contextlib
+import itertools
 import json
 import mimetypes
 import os
@@ -24,8 +19,8 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -39,8 +34,7 @@ FIRST_DIGIT = 100  # the sample's test digits used start here (the tests draw th
 API_NAMES = {"drawing": "predict_drawing", "upload": "predict_image"}  # the page's API, for each kind
 
 
-@dataclass(frozen=True)
-class Question:
+class Question(NamedTuple):
     """What one client sends (a drawing's three layers, or one file) and the digit `predict` reads in it (or None)."""
 
     kind: str
@@ -48,8 +42,7 @@ class Question:
     expected: int | None
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One request: its kind, when it was sent and answered (seconds from the start), "right", "wrong" or why not."""
 
     kind: str
@@ -91,11 +84,9 @@ def served(model: Path, folder: Path) -> Iterator[tuple[str, subprocess.Popen]]:
         probe.bind((HOST, 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "mnist_cnn", "demo", str(model), "--host", HOST, "--port", str(port)]
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRADIO_TEMP_DIR": str(folder / "uploads")}
+    variables = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRADIO_TEMP_DIR": str(folder / "uploads")}
     with open(folder / "server.log", "w") as log:  # its own session: Ctrl-C reaches this process, which stops it
-        server = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-        )
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=variables, start_new_session=True)
     try:
         yield f"http://{HOST}:{port}/", server
     finally:
@@ -129,11 +120,8 @@ def process_figures(pid: int) -> dict[str, float | None]:
         return {"rss_mb": None, "peak_mb": None, "cpu_s": None}
     fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
     ticks = stat.read_text().rsplit(")", 1)[1].split()[11:13]  # utime and stime, after the name
-    return {
-        "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
-        "peak_mb": int(fields["VmHWM"].split()[0]) / 1024,
-        "cpu_s": sum(int(tick) for tick in ticks) / os.sysconf("SC_CLK_TCK"),
-    }
+    rss_mb, peak_mb = (int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+    return {"rss_mb": rss_mb, "peak_mb": peak_mb, "cpu_s": sum(int(tick) for tick in ticks) / os.sysconf("SC_CLK_TCK")}
 
 
 def checked(response):
@@ -146,19 +134,16 @@ def checked(response):
 
 
 def ask(http, url: str, question: Question) -> list:
-    """One question asked as the page asks it (files uploaded, a call queued, its answer awaited, its pictures
-    fetched): the answer's outputs (the top digits, two pictures, the message)."""
+    """The answer's outputs (top digits, two pictures, message), asked as the page asks: upload, call, await, fetch."""
     deadline = time.perf_counter() + REQUEST_S
     files = [("files", (path.name, path.read_bytes(), mimetypes.guess_type(path.name)[0])) for path in question.files]
     stored = checked(http.post(f"{url}gradio_api/upload", files=files)).json()
     pairs = zip(stored, question.files, strict=True)
-    sent = [{"path": path, "orig_name": file.name, "meta": {"_type": "gradio.FileData"}} for path, file in pairs]
-    if question.kind == "upload":
-        value = sent[0]
-    else:  # the sketchpad's three layers
-        value = {"background": sent[0], "layers": [sent[1]], "composite": sent[2], "id": None}
+    data = [{"path": path, "orig_name": file.name, "meta": {"_type": "gradio.FileData"}} for path, file in pairs]
+    if question.kind == "drawing":  # the sketchpad's one value: its three layers
+        data = [{"background": data[0], "layers": [data[1]], "composite": data[2], "id": None}]
     call = f"{url}gradio_api/call/{API_NAMES[question.kind]}"
-    event_id = checked(http.post(call, json={"data": [value]})).json()["event_id"]
+    event_id = checked(http.post(call, json={"data": data})).json()["event_id"]
     with http.stream("GET", f"{call}/{event_id}") as stream:
         lines = checked(stream).iter_lines()  # server-sent events: "event: NAME", then "data: JSON"
         for line in lines:
@@ -196,20 +181,18 @@ def run_load(url: str, asked: dict[str, list[Question]], args: argparse.Namespac
     """Run the clients (every other one drawing) for args.seconds: their records and the server's figures."""
     import httpx  # Gradio's own HTTP client
 
-    records, lock, budget, clock = [], threading.Lock(), [args.max_requests], {}
+    records, lock, clock = [], threading.Lock(), {}
     ready = threading.Barrier(args.clients + 1, action=lambda: clock.setdefault("start", time.perf_counter()))
 
     def now() -> float:
         return time.perf_counter() - clock["start"]
 
-    def student(asks: list[Question], index: int) -> None:
+    def student(asks: list[Question], first: int) -> None:
         with httpx.Client(timeout=REQUEST_S) as http:
             ready.wait()
-            while True:
-                with lock:
-                    if now() >= args.seconds or budget[0] <= 0:
-                        return
-                    budget[0] -= 1
+            for index in itertools.count(first):
+                if now() >= args.seconds:
+                    return
                 question, sent = asks[index % len(asks)], now()
                 try:
                     said = outcome(question, ask(http, url, question))
@@ -217,13 +200,10 @@ def run_load(url: str, asked: dict[str, list[Question]], args: argparse.Namespac
                     said = named(error)
                 with lock:
                     records.append(Record(question.kind, sent, now(), said))
-                index += 1
                 time.sleep(args.pause)
 
-    kinds = list(asked)
-    threads = [
-        threading.Thread(target=student, args=(asked[kinds[n % 2]], n * 7), daemon=True) for n in range(args.clients)
-    ]
+    kinds = list(asked.values())
+    threads = [threading.Thread(target=student, args=(kinds[n % 2], n * 7), daemon=True) for n in range(args.clients)]
     for thread in threads:
         thread.start()
     before, cpu_before = process_figures(pid), time.process_time()
@@ -232,17 +212,16 @@ def run_load(url: str, asked: dict[str, list[Question]], args: argparse.Namespac
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     wall_s, after = now(), process_figures(pid)
-    with lock:
-        kept = list(records)
-    return {
-        "records": kept,
-        "wall_s": wall_s,
-        "server_rss_at_rest_mb": before["rss_mb"],
-        "server_peak_mb": after["peak_mb"],
-        "server_cpu_s": None if after["cpu_s"] is None else after["cpu_s"] - before["cpu_s"],
-        "clients_cpu_s": time.process_time() - cpu_before,
-        "unfinished_clients": sum(thread.is_alive() for thread in threads),
-    }
+    with lock:  # a client given up may still be adding its record
+        return {
+            "records": list(records),
+            "wall_s": wall_s,
+            "server_rss_at_rest_mb": before["rss_mb"],
+            "server_peak_mb": after["peak_mb"],
+            "server_cpu_s": None if after["cpu_s"] is None else after["cpu_s"] - before["cpu_s"],
+            "clients_cpu_s": time.process_time() - cpu_before,
+            "unfinished_clients": sum(thread.is_alive() for thread in threads),
+        }
 
 
 def summary(records: list[Record], seconds: float) -> dict:
@@ -280,13 +259,11 @@ def markdown(results: dict) -> str:
         times = ["-" if row[key] is None else f"{row[key]:.2f} s" for key in ("median_s", "p95_s", "slowest_s")]
         rows.append([label, row["requests"], row["answers"], rate, *times, row["wrong"], row["errors"]])
     errors = "; ".join(f"{count} x {said}" for said, count in results["error_kinds"].items()) or "none"
-    server = (
-        f"Server: queue of {results['queue_size']} events at most, {results['model_calls']} model call(s) at a time"
-    )
+    server = [f"queue of {results['queue_size']} events at most, {results['model_calls']} model call(s) at a time"]
     if results["server_peak_mb"] is not None:  # the kernel's figures (Linux)
         cores = {key: results[key] / results["wall_s"] for key in ("server_cpu_s", "clients_cpu_s")}
-        server += (
-            f"; its peak memory {results['server_peak_mb']:.0f} MB ({results['server_rss_at_rest_mb']:.0f} MB at rest"
+        server.append(
+            f"its peak memory {results['server_peak_mb']:.0f} MB ({results['server_rss_at_rest_mb']:.0f} MB at rest"
             f" before the load); CPU: the server {cores['server_cpu_s']:.2f} cores busy on average, the clients"
             f" {cores['clients_cpu_s']:.2f}, of {os.cpu_count()}"
         )
@@ -296,7 +273,8 @@ def markdown(results: dict) -> str:
         f" model {results['model']}. An answer is right when it is the digit `mnist-cnn predict` reads in the same"
         " image; a latency runs from sending the image to having the answer and its pictures."
     )
-    return "\n\n".join([intro, "\n".join(table([*header, "errors"], rows)), f"Errors: {errors}.", f"{server}."])
+    grid = "\n".join(table([*header, "errors"], rows))
+    return "\n\n".join([intro, grid, f"Errors: {errors}.", f"Server: {'; '.join(server)}."])
 
 
 def main() -> None:
@@ -306,13 +284,12 @@ def main() -> None:
     add("--clients", type=int, default=20, help="clients at once, every other one drawing (default 20)")
     add("--seconds", type=float, default=60, help="how long the clients send requests (default 60)")
     add("--pause", type=float, default=0, help="seconds a client waits after an answer (default 0)")
-    add("--max-requests", type=int, default=10_000, help="stop once this many are sent (default 10,000)")
     add("--digits", type=int, default=10, help="the sample's test digits drawn and uploaded (default 10)")
     add("--name", default="demo-load", help="results go to benchmarks/results/NAME.{json,md}")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))  # as Ctrl-C: the server is stopped
-    if args.clients < 1 or args.seconds <= 0 or args.max_requests < 1 or args.digits < 1 or args.pause < 0:
-        parser.error("--clients, --max-requests and --digits must be at least 1, --seconds above 0, --pause 0 or more")
+    if args.clients < 1 or args.seconds <= 0 or args.digits < 1 or args.pause < 0:
+        parser.error("--clients and --digits must be at least 1, --seconds above 0, --pause 0 or more")
     if not args.model.is_file():
         parser.error(f"no model file at {args.model}")
 
@@ -330,16 +307,10 @@ def main() -> None:
 
     records = measured.pop("records")
     errors = Counter(record.outcome for record in records if record.outcome not in ("right", "wrong"))
-    results = {
-        "model": str(args.model),
-        "url": url,
-        **{key: getattr(args, key) for key in ("clients", "seconds", "pause")},
-        "queue_size": QUEUE_SIZE,
-        "model_calls": MODEL_CALLS,
-        "figures": figures(records, max((record.answered for record in records), default=0.0)),
-        "error_kinds": dict(errors.most_common(5)),
-        **measured,
-    }
+    results = {"model": str(args.model), "url": url, "clients": args.clients, "seconds": args.seconds}
+    results |= {"pause": args.pause, "queue_size": QUEUE_SIZE, "model_calls": MODEL_CALLS}
+    results |= {"figures": figures(records, max((record.answered for record in records), default=0.0))}
+    results |= {"error_kinds": dict(errors.most_common(5)), **measured}
     write_results(args.name, results, markdown(results))
 
 

@@ -1,15 +1,10 @@
-"""The notebook's exercises, measured: each changes the library's network or data once and trains as the notebook does,
-all in one process so that their times compare (run it on an idle machine); only the validation images are scored.
+"""The notebook's exercises, each trained as the notebook trains, in one process (so times compare); validation only."""
 
-    python -m benchmarks.exercises --data ../shared/data [--recipe fast] [--seeds 1 2 3]
-"""
-
-import argparse
 import statistics
 
 import keras
 
-from benchmarks.common import table, write_results
+from benchmarks.common import benchmark_parser, table, write_results
 from benchmarks.search import trained
 from mnist_cnn.config import Config, config_for
 from mnist_cnn.data import Split, load_data, split_validation
@@ -17,16 +12,9 @@ from mnist_cnn.model import INPUT_SHAPE, MODEL_NAME, build_model
 from mnist_cnn.train import steps_per_epoch
 
 FEW_DIGITS = 1000  # the training digits of exercise 4
-# name: changes to the recipe (no-first-pooling and augmentation change the network, 1000-digits the data, below)
-EXERCISES = {
-    "as-is": {},
-    "no-first-pooling": {},
-    "dropout-0.5": {"dropout": 0.5},
-    "dropout-0": {"dropout": 0.0},
-    "half-filters": {"filters": 32},
-    "1000-digits": {},
-    "augmentation": {},
-}
+EXERCISES = ("as-is", "no-first-pooling", "dropout-0.5", "dropout-0", "half-filters", "1000-digits", "augmentation")
+# Changes to the recipe; no-first-pooling and augmentation change the network, 1000-digits the data (below).
+SETTINGS = {"dropout-0.5": {"dropout": 0.5}, "dropout-0": {"dropout": 0.0}, "half-filters": {"filters": 32}}
 
 
 def network(config: Config, name: str) -> keras.Sequential:
@@ -47,7 +35,7 @@ def network(config: Config, name: str) -> keras.Sequential:
 
 def run_exercise(name: str, recipe: str, seed: int, train: Split, validation: Split) -> dict:
     """Train the exercise's network once, as the notebook does; its validation scores and training time."""
-    config = config_for(recipe, seed=seed, **EXERCISES[name])
+    config = config_for(recipe, seed=seed, **SETTINGS.get(name, {}))
     if name == "1000-digits":  # exercise 4: the first 1,000 training digits, for as many optimizer steps as all
         steps = steps_per_epoch(config, len(train[0])) * config.epochs
         config = config.replace(epochs=steps // steps_per_epoch(config, FEW_DIGITS))
@@ -67,12 +55,10 @@ def summary(name: str, runs: list[dict], as_is: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="MNIST: a Keras mnist.npz or a folder of its four IDX files")
+    parser = benchmark_parser(__doc__, seeds=[1, 2, 3])
     parser.add_argument("--recipe", default="fast")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
-    train, _ = load_data("mnist", args.data)  # the test images stay unscored
+    train, _ = load_data(args.dataset, args.data)  # the test images stay unscored
     train, validation = split_validation(train, config_for(args.recipe).validation_split)
     runs = {name: [] for name in EXERCISES}
     for seed in args.seeds:  # seeds outermost: a change in the machine's load touches every exercise alike

@@ -1,16 +1,11 @@
-"""How faithful the occlusion maps are, on the full MNIST: the deletion test, the sanity check, the time per digit.
+"""How faithful the occlusion maps are, on the full MNIST: the deletion test, the sanity check, the time per digit."""
 
-python -m benchmarks.explain runs/mnist-fast/model.keras --data ../shared/data [--digits 1000] [--picture PATH]
-"""
-
-import argparse
 import statistics
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import write_results
-from benchmarks.export import milliseconds
+from benchmarks.common import benchmark_parser, milliseconds, write_results
 from mnist_cnn import backend
 from mnist_cnn.data import load_data
 from mnist_cnn.explain import deletion_scores, explain, sanity_correlation
@@ -21,15 +16,14 @@ EXPLAINED = 10  # digits timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("model", type=Path)
-    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--sanity-digits", type=int, default=200)
     parser.add_argument("--picture", type=Path, help="save the explanation of a mistake here (a PNG)")
     args = parser.parse_args()
     model = load_model(args.model)
-    _, (x_test, y_test) = load_data("mnist", args.data)
+    _, (x_test, y_test) = load_data(args.dataset, args.data)
     images = x_test[: args.digits]
     times, scores = milliseconds(lambda i: explain(model, images[i : i + 1]), EXPLAINED), deletion_scores(model, images)
     sanity = sanity_correlation(model, images[: args.sanity_digits])
@@ -49,8 +43,7 @@ def main() -> None:
 Sanity check: rank correlation between the maps of the trained model and of the same network with fresh weights, over
 the ink of {args.sanity_digits} digits: {sanity:.2f} (1 would mean the map ignores the weights).
 
-One digit explained (its answer and runner-up maps): {statistics.median(times):.0f} ms, median of {len(times)}.
-"""
+One digit explained (its answer and runner-up maps): {statistics.median(times):.0f} ms, median of {len(times)}."""
     results = {"digits": len(images), "deletion": scores.__dict__, "sanity": sanity, "explain_ms": times}
     write_results("explain", results, markdown)
 

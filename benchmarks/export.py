@@ -1,18 +1,12 @@
-"""What each export of a trained model measures: file size, agreement with Keras on the test set, one-image latency.
+"""What each export of a trained model measures: file size, agreement with Keras on the test set, one-image latency."""
 
-python -m benchmarks.export runs/recipes/fast/seed-1/model.keras --data ../shared/data
-"""
-
-import argparse
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import table, write_results
+from benchmarks.common import benchmark_parser, milliseconds, table, write_results
 from mnist_cnn.data import load_data
 from mnist_cnn.export import FORMATS, as_float32, default_export_path, export_model, exported_predictor
 from mnist_cnn.model import load_model
@@ -21,17 +15,6 @@ LATENCY_CALLS = 200
 BATCH = 1000
 HEADER = ["format", "size (KB)", "largest difference from Keras", "same digit", "one-image latency (ms)"]
 CELLS = {"size_kb": ",.0f", "largest_difference": ".1e", "same_digit": ".2%", "latency_ms": ".2f"}  # their formats
-
-
-def milliseconds(call: Callable[[int], object], count: int) -> list[float]:
-    """The milliseconds of `call(0)` to `call(count - 1)`, each timed alone, after a first call that compiles."""
-    call(0)
-    times = []
-    for index in range(count):
-        start = time.perf_counter()
-        call(index)
-        times.append(1000 * (time.perf_counter() - start))
-    return times
 
 
 def row(name: str, path: Path, predict, images: np.ndarray, expected: np.ndarray) -> dict:
@@ -48,10 +31,8 @@ def row(name: str, path: Path, predict, images: np.ndarray, expected: np.ndarray
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("model", type=Path)
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data")
     args = parser.parse_args()
     model = as_float32(load_model(args.model))
     images = load_data(args.dataset, args.data)[1][0]

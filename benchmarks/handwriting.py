@@ -1,12 +1,6 @@
-"""Handwriting the model never saw, before and after fine-tuning as `mnist-cnn tune` does (issue 40): stroke-drawn
-writers in the styles MNIST lacks, each fine-tuned on one photographed sheet; scikit-learn's digits; handwriting
-fonts, which fine-tuning must not cost; sheets of MNIST test digits read box by box; MNIST's test set before and after.
-Only digits no fine-tune saw are scored. Choose settings on other writers and MNIST's validation split, never on what
-is scored: `--parts writers --writers 101 102 103 --settings learning_rate=1e-3 --name /tmp/choosing`, then each
-row's scored_after and mnist_validation_split_after in /tmp/choosing.json (a path as NAME keeps it out of results).
-
-    python -m benchmarks.handwriting --data ../shared/data [--model PATH] [--writers 1 2 3 4 5 6] [--seeds 1 2 3]
-"""
+"""Handwriting the model never saw, before and after fine-tuning as `mnist-cnn tune` does (issue 40): writers in styles
+MNIST lacks, each fine-tuned on one photographed sheet; scikit-learn's digits; fonts; sheets of MNIST test digits read
+box by box; MNIST's test set. Only unseen digits are scored: choose settings on other writers (seeds over 100)."""
 
 import argparse
 import importlib
@@ -20,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from sklearn.datasets import load_digits
 
-from benchmarks.common import ROOT, parse_settings, shown, spread, table, write_results
+from benchmarks.common import ROOT, benchmark_parser, parse_settings, shown, spread, table, write_results
 from mnist_cnn.config import TuneSettings
 from mnist_cnn.data import load_raw, preprocess, split_validation
 from mnist_cnn.mnist_style import image_to_mnist
@@ -56,8 +50,7 @@ def fine_tuned(args: argparse.Namespace, digits: UserDigits, mnist, seed: int, s
 
 
 def writer_rows(args, source, mnist, scored: dict[str, tuple], folder: Path) -> list[dict]:
-    """Each writer fine-tuned on the first SHEET_COUNTS columns of one photographed sheet, with each seed; scored on
-    other digits of theirs drawn as ink and made MNIST-like as `mnist-cnn predict` makes an image's."""
+    """Each writer fine-tuned on the first SHEET_COUNTS columns of one photographed sheet, scored on other digits."""
     rows = []
     for seed in args.writers:
         hand, rng = WRITERS.writer(seed), np.random.default_rng([seed, 40])
@@ -74,16 +67,13 @@ def writer_rows(args, source, mnist, scored: dict[str, tuple], folder: Path) -> 
             figures = fine_tuned(args, UserDigits(*given, [], []), mnist, tune_seed, own | scored)
             rows.append({"writer": seed, "lacks": lacks, "count": count, "seed": tune_seed, "before": before})
             rows[-1] |= figures
-            print(
-                f"writer {seed}, {count} a digit, seed {tune_seed}: {before:.0%} -> {figures['scored_after']:.0%}",
-                file=sys.stderr,
-            )
+            after = figures["scored_after"]
+            print(f"writer {seed}, {count} a digit, seed {tune_seed}: {before:.0%} -> {after:.0%}", file=sys.stderr)
     return rows
 
 
 def sklearn_rows(args, source, mnist, scored: dict[str, tuple], folder: Path) -> list[dict]:
-    """For each seed, a fine-tune on SKLEARN_COUNT of each of scikit-learn's digits drawn at random, written as files
-    (tests/digit_kinds.py) and read as `mnist-cnn tune` reads a folder; at most --sklearn-scored others scored."""
+    """For each seed, a fine-tune on SKLEARN_COUNT of each of scikit-learn's digits, read from files; others scored."""
     sklearn, rows = load_digits(), []
     for index, (image, label) in enumerate(zip(sklearn.images, sklearn.target, strict=True)):
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
@@ -141,11 +131,10 @@ def markdown(results: dict) -> str:
     """The parts measured: writers, scikit-learn's digits, fonts, MNIST sheets, MNIST's test set and the seconds."""
     writers, sklearn, sheets = (results.get(part) for part in ("writers", "sklearn", "mnist_sheets"))
     tunes = (writers or []) + (sklearn or [])
-    lines = [
+    parts = [
         f"Handwriting the model never saw, model {results['model']}, fine-tuned as `mnist-cnn tune` does"
         f" (settings: {results['settings'] or 'its defaults'}); seeds {results['seeds']}. Figures in %: a mean"
-        " ± standard deviation (lowest to highest) over seeds; each seed a fine-tune of its own.",
-        "",
+        " ± standard deviation (lowest to highest) over seeds; each seed a fine-tune of its own."
     ]
     if writers:
         header = ["writer", "before (%)", *(f"given {count} a digit (%)" for count in SHEET_COUNTS)]
@@ -155,66 +144,56 @@ def markdown(results: dict) -> str:
             after = [spread_of([r for r in mine if r["count"] == count], "scored_after") for count in SHEET_COUNTS]
             mnist = spread_of(mine, "mnist_test_after", digits=2)
             cells.append([seed, f"{100 * mine[0]['before']:.1f}", *after, mnist, "; ".join(mine[0]["lacks"])])
-        lines += [
+        parts += [
             f"**Writers** (tests/writers.py), each given the first {' or '.join(map(str, SHEET_COUNTS))} digits"
             " of each kind read from one photographed sheet of theirs (tests/sheet_photos.py,"
             " mnist_cnn.sheet.read_sheet; tune holds a fifth of them out and trains on the rest),"
             f" scored on {10 * SCORED_PER_DIGIT} other digits of theirs (drawn as ink and made MNIST-like as"
             " `mnist-cnn predict` makes an image's, arrays with no file in between)."
             f" Goal: {WRITER_GOAL:.0%} after 10 a digit.",
-            "",
-            *table([*header, "MNIST test after (%)", "styles MNIST lacks"], cells),
-            "",
+            "\n".join(table([*header, "MNIST test after (%)", "styles MNIST lacks"], cells)),
         ]
     if sklearn:
         figures = [spread_of(sklearn, "before"), spread_of(sklearn, "scored_after")]
         figures.append(spread_of(sklearn, "mnist_test_after", digits=2))
-        lines += [
+        parts += [
             f"**scikit-learn's digits**: fine-tuned on {SKLEARN_COUNT} of each kind drawn at random, scored on"
             f" {sklearn[0]['scored']:,} others, all read from files as `mnist-cnn tune` reads a folder of digits. Its"
             " 1,797 digits come without their 43 writers' names, so they cannot be told apart: the scored digits are of"
             f" writers the fine-tune saw, an upper bound for a new writer's. Goal: {SKLEARN_GOAL:.0%}.",
-            "",
-            *table(["before (%)", "after (%)", "MNIST test after (%)"], [figures]),
-            "",
+            "\n".join(table(["before (%)", "after (%)", "MNIST test after (%)"], [figures])),
         ]
     if tunes and results.get("fonts"):
-        lines += [
+        parts.append(
             f"**Handwriting fonts** ({', '.join(results['fonts'])}; {results['font_digits']} digits,"
             f" sizes {FONT_SIZES}, turned {FONT_TURNS} degrees; femkeklaver's hollow outlines left out): before"
             f" {100 * results['fonts_before']:.1f}; after each of the {len(tunes)} fine-tunes above"
-            f" {spread_of(tunes, 'fonts_after')}. Goal: nothing lost.",
-            "",
-        ]
+            f" {spread_of(tunes, 'fonts_after')}. Goal: nothing lost."
+        )
     if sheets:
         boxes, arrays = (float(np.mean([row[key] for row in sheets])) for key in ("boxes_accuracy", "arrays_accuracy"))
-        lines += [
+        parts.append(
             f"**Sheets of MNIST test digits**, {len(sheets)} photographed sheet(s) of 100 (tests/sheet_photos.py, a"
             f" careless photo): each box's digit read right {100 * boxes:.1f}, the same digits as arrays"
             f" {100 * arrays:.1f} (gap {100 * (arrays - boxes):+.1f} points; goal within {100 * SHEET_GAP:.1f});"
-            f" boxes not read as a digit: {sum(row['not_read_as_a_digit'] for row in sheets)}.",
-            "",
-        ]
+            f" boxes not read as a digit: {sum(row['not_read_as_a_digit'] for row in sheets)}."
+        )
     if tunes:
-        lines += [
+        parts += [
             f"**MNIST's test set**: before {100 * tunes[0]['mnist_test_before']:.2f}; after each fine-tune"
             f" {spread_of(tunes, 'mnist_test_after', digits=2)} (goal: at most {100 * MNIST_LOSS:.1f} points lower).",
-            "",
             f"**Fine-tuning seconds** (training alone; in brackets the whole fine-tune, with scoring before and after):"
             f" {spread_of(tunes, 'train_s', 1)} ({spread_of(tunes, 'seconds', 1)})."
             " Goal: under a minute on a 2-core CPU.",
         ]
-    return "\n".join(lines)
+    return "\n\n".join(parts)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, seeds=[1, 2, 3])  # fine-tuning seeds
     parser.add_argument("--model", type=Path, default=MODEL, help=f"the model fine-tuned from (default {MODEL})")
-    parser.add_argument("--data", help="a data path holding MNIST, as mnist-cnn train --data")
-    parser.add_argument("--dataset", default="mnist", help="mnist, or sample (the shipped one: a quick check)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (all)")
     parser.add_argument("--writers", type=int, nargs="+", default=list(WRITER_SEEDS), help="writers' seeds (1-6)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="fine-tuning seeds (default 1 2 3)")
     parser.add_argument("--sklearn-scored", type=int, default=None, help="scikit-learn's digits scored (default all)")
     parser.add_argument("--mnist-sheets", type=int, default=MNIST_SHEETS, help="sheets of MNIST test digits (5)")
     parser.add_argument("--settings", nargs="*", default=[], help="TuneSettings changed, e.g. learning_rate=1e-3")

@@ -52,13 +52,10 @@ class SeedRunner:
         from benchmarks import seed_notebook
 
         keras.utils.set_random_seed(args.seed)
-        self.code, self.batch_size = seed_notebook, seed_notebook.batch_size
-        self.model = seed_notebook.define_model(num_labels=10, image_size=28)
+        self.batch_size, self.model = seed_notebook.batch_size, seed_notebook.define_model(num_labels=10, image_size=28)
+        self.prepare = lambda images, labels: seed_notebook.preprocess(images, labels, images[:1], labels[:1])[0]
         self.train_epoch = partial(seed_notebook.train, self.model, epochs=1, verbose=0)
         self.predict = partial(self.model.predict, batch_size=self.batch_size, verbose=0)
-
-    def prepare(self, images, labels):
-        return self.code.preprocess(images, labels, images[:1], labels[:1])[0]
 
     def curve(self, train, test, steps: int | None, tracker) -> None:
         fitting = {"batch_size": self.batch_size, "steps_per_epoch": steps, "verbose": 0}
@@ -71,6 +68,8 @@ class PackageRunner:
     def __init__(self, name: str, args: argparse.Namespace, train_size: int) -> None:
         from benchmarks.common import parse_settings
         from mnist_cnn.config import config_for
+        from mnist_cnn.data import preprocess
+        from mnist_cnn.model import predict_probabilities
         from mnist_cnn.precision import set_precision
 
         recipe, precision, pipeline = (name.removeprefix("package-").split("-") + [None, None])[:3]
@@ -78,12 +77,8 @@ class PackageRunner:
         self.config = config_for(recipe, **settings)
         self.uses_bfloat16 = set_precision(self.config.precision) == "mixed_bfloat16"
         self.batch_size, self.held_out = self.config.batch_size, self.config.validation_split
-        self.train_size, self.model = train_size, None
-
-    def prepare(self, images, labels):
-        from mnist_cnn.data import preprocess
-
-        return preprocess(images, labels)
+        self.train_size, self.model, self.prepare = train_size, None, preprocess
+        self.predict = lambda inputs: predict_probabilities(self.model, inputs)
 
     def train_epoch(self, images, labels) -> None:
         from mnist_cnn.model import build_model
@@ -91,11 +86,6 @@ class PackageRunner:
 
         self.model = self.model or compile_model(build_model(self.config), self.config, self.train_size)
         fit(self.model, (images, labels), self.config.replace(epochs=1), verbose=0)
-
-    def predict(self, inputs):
-        from mnist_cnn.model import predict_probabilities
-
-        return predict_probabilities(self.model, inputs)
 
     def curve(self, train, test, steps: int | None, tracker) -> None:
         from mnist_cnn.train import train_and_evaluate
@@ -128,18 +118,11 @@ class TorchRunner:
 RUNNERS = {"seed": SeedRunner, "seed-again": SeedRunner, "torch": TorchRunner}  # any other: a PackageRunner
 
 
-def seconds(call) -> float:
-    """How long `call()` takes."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
 def measure_accuracy(args: argparse.Namespace, train, test) -> dict:
     """Test accuracy and training time after each epoch, the clock started once the device is set up."""
     import keras
 
-    from benchmarks.common import AccuracyCurve, Clock, parse_settings, time_to
+    from benchmarks.common import AccuracyCurve, Clock, parse_settings, seconds, time_to
 
     class StagedCurve(AccuracyCurve):
         """An AccuracyCurve that also ends the stages of building and compiling the model, and of `fit`."""
@@ -181,7 +164,7 @@ def measure_accuracy(args: argparse.Namespace, train, test) -> dict:
 
 def measure_speed(args: argparse.Namespace, train, test) -> dict:
     """Training images/s after a warm-up epoch, runners taking turns (interleaved); for one runner, inference too."""
-    from benchmarks.common import rotated
+    from benchmarks.common import milliseconds, rotated, seconds
 
     (x, y), names, made = train, args.runner.split(","), {}
     for name in names:  # each runner's warm-up epoch builds its step
@@ -201,12 +184,11 @@ def measure_speed(args: argparse.Namespace, train, test) -> dict:
     inputs = runner.prepare(*test)[0]  # the runner's own form: floats for Keras, bytes for PyTorch
     runner.predict(inputs[:256])
     predict_s = seconds(lambda: runner.predict(inputs))
-    runner.predict(inputs[:1])  # a warm-up
-    latencies = [seconds(lambda: runner.predict(inputs[:1])) for _ in range(LATENCY_CALLS)]
+    latencies = milliseconds(lambda _: runner.predict(inputs[:1]), LATENCY_CALLS)  # after a warm-up call
     return {
         "train_images_per_s": rates["wall"][names[0]][0],
         "predict_images_per_s": len(inputs) / predict_s,
-        "latency_ms": 1000 * statistics.median(latencies),
+        "latency_ms": statistics.median(latencies),
         "bfloat16": float(getattr(runner, "uses_bfloat16", False)),
     }
 
@@ -245,7 +227,9 @@ def measure_notebook(args: argparse.Namespace) -> dict:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     with tempfile.TemporaryDirectory() as folder:
         options = {"timeout": CELL_TIMEOUT_S, "kernel_name": "python3", "allow_errors": True}
-        whole_s = seconds(NotebookClient(notebook, resources={"metadata": {"path": folder}}, **options).execute)
+        start = time.perf_counter()  # benchmarks.common's `seconds` would import Keras
+        NotebookClient(notebook, resources={"metadata": {"path": folder}}, **options).execute()
+        whole_s = time.perf_counter() - start
     if args.save:
         nbformat.write(notebook, args.save)
     cells = []

@@ -1,16 +1,11 @@
-"""A recipe's test accuracy over seeds, and the seeds' models as one ensemble: the figures the README gives. Each seed
-trains as `mnist-cnn train --recipe RECIPE --seed N` into runs/recipes/NAME/seed-N (a finished run is read back).
+"""A recipe's test accuracy over seeds and ensembled; seed N trains in runs/recipes/NAME/seed-N, or is read back."""
 
-    python -m benchmarks.recipes fast --data ../shared/data [--seeds 1 2 3] [--set epochs=2 ...] [--name NAME]
-"""
-
-import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.common import parse_settings, spread, table, write_results
+from benchmarks.common import benchmark_parser, parse_settings, spread, table, write_results
 from mnist_cnn.analysis import evaluation_report
 from mnist_cnn.calibration import expected_calibration_error, with_temperature
 from mnist_cnn.config import config_for
@@ -19,15 +14,6 @@ from mnist_cnn.model import load_model
 from mnist_cnn.train import train_and_evaluate
 
 RUNS = Path("runs/recipes")
-COLUMNS = [
-    "seed",
-    "validation accuracy",
-    "test accuracy",
-    "test ECE",
-    "test ECE without temperature",
-    "temperature",
-    "training time (s)",
-]
 PERCENTS = ("test_accuracy", "test_ece", "test_ece_uncalibrated")
 
 
@@ -35,8 +21,7 @@ def seed_run(recipe: str, overrides: dict, seed: int, data, folder: Path) -> dic
     """Train one seed (or read back its finished run), score it on the test set once, and log its figures."""
     if not (folder / "results.json").exists():
         train_and_evaluate(config_for(recipe, seed=seed, **overrides), data, folder, verbose=2)
-    results = json.loads((folder / "results.json").read_text())
-    history = json.loads((folder / "history.json").read_text())
+    results, history = (json.loads((folder / f"{name}.json").read_text()) for name in ("results", "history"))
     report = evaluation_report(load_model(folder / "model.keras"), data[1])
     uncalibrated = with_temperature(report.probabilities, 1 / (results["temperature"] or 1.0))
     figures = {"seed": seed, "validation_accuracy": history.get("val_accuracy", [None])[-1]}
@@ -65,15 +50,14 @@ def markdown(results: dict) -> str:
         f"{results['ensemble_test_accuracy']:.2%}",
     ]
     intro = f"Recipe `{results['recipe']}` {results['overrides'] or ''} on {results['data']}, seeds {seeds}."
-    return "\n".join([intro, "", *table(COLUMNS, rows), "", *summary])
+    header = ["seed", "validation accuracy", "test accuracy", "test ECE", "test ECE without temperature"]
+    header += ["temperature", "training time (s)"]
+    return "\n".join([intro, "", *table(header, rows), "", *summary])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, seeds=[1, 2, 3])
     parser.add_argument("recipe")
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override config values")
     parser.add_argument("--name", help="results name (default: the recipe's)")
     args = parser.parse_args()

@@ -1,7 +1,4 @@
-"""This package against the seed notebook's code and plain PyTorch, measured in the same run (`make bench`).
-
-python -m benchmarks.run_all --data ../shared/data [--rounds 7] [--accuracy-rounds 3] [--skip-accuracy]
-"""
+"""This package against the seed notebook's code and plain PyTorch, measured in the same run (`make bench`)."""
 
 import argparse
 import statistics
@@ -9,7 +6,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.common import measured, rotated, table, time_to, write_results
+from benchmarks.common import benchmark_parser, measured, rotated, table, time_to, write_results
 from mnist_cnn.model import build_model
 
 SPEED_RUNNERS = ("seed", "seed-again", "package-seed", "package-fast", "torch")
@@ -47,11 +44,6 @@ def training_flops_per_image() -> float:
     return 3 * sum(2 * float(np.prod(layer.output.shape[1:-1]) * np.prod(layer.kernel.shape)) for layer in kernels)
 
 
-def versus(figures: dict, runner: str, rate: str) -> list[str]:
-    """A runner's rate over the seed code's and over PyTorch's."""
-    return [f"{figures[runner][rate] / figures[peer][rate]:.2f}" for peer in PEERS]
-
-
 def epochs_to(curve: list[dict], target: float) -> int | None:
     """The epoch in which the curve first reached `target`, or None."""
     return next((epoch for epoch, point in enumerate(curve, 1) if point["test_accuracy"] >= target), None)
@@ -64,7 +56,8 @@ def speed_markdown(args: argparse.Namespace, runs: list[dict]) -> str:
     for runner, mine in figures.items():
         dtype = "bfloat16" if mine["bfloat16"] else "float32"
         share = mine["train_images_per_s"] * flops / 1e9 / gemm[f"{dtype}_gflops"]
-        train, predict = ([f"{mine[rate]:,.0f}", *versus(figures, runner, rate)] for rate in RATES)
+        versus = {rate: [f"{mine[rate] / figures[peer][rate]:.2f}" for peer in PEERS] for rate in RATES}
+        train, predict = ([f"{mine[rate]:,.0f}", *versus[rate]] for rate in RATES)
         memory = f"{mine['peak_rss_mb']:,.0f}"
         rows.append([runner, *train, f"{share:.0%} of {dtype}", *predict, f"{mine['latency_ms']:.2f}", memory])
     header = ["runner", "train images/s", "vs seed", "vs PyTorch", "share of GEMM rate", "predict images/s", "vs seed"]
@@ -105,9 +98,7 @@ def accuracy_markdown(args: argparse.Namespace, runs: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="mnist", help="mnist, fashion or sample (default: mnist)")
-    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--train-images", type=int, default=12800)
     parser.add_argument("--skip-speed", action="store_true")
@@ -118,14 +109,12 @@ def main() -> None:
     args = parser.parse_args()
     results, parts = dict(vars(args)), []
     if not args.skip_speed:
-        results["speed"] = rounds(
-            args, (*SPEED_RUNNERS, "gemm"), args.rounds, "speed", f"--train-images={args.train_images}"
-        )
+        timed = f"--train-images={args.train_images}"
+        results["speed"] = rounds(args, (*SPEED_RUNNERS, "gemm"), args.rounds, "speed", timed)
         parts.append(speed_markdown(args, results["speed"]))
     if not args.skip_accuracy:
-        results["accuracy"] = rounds(
-            args, RUNNERS, args.accuracy_rounds, "accuracy", f"--target={args.target}", "--stop"
-        )
+        target = f"--target={args.target}"
+        results["accuracy"] = rounds(args, RUNNERS, args.accuracy_rounds, "accuracy", target, "--stop")
         parts.append(accuracy_markdown(args, results["accuracy"]))
     write_results(args.name or args.dataset, results, "\n\n".join(parts))
 

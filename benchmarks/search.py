@@ -1,16 +1,11 @@
-"""The recipe search: variants of a recipe trained on the training images and scored on validation only (the test
-images are never scored: recipes are chosen on these figures). One JSON line a variant and seed.
+"""Variants of a recipe scored on validation only (recipes are chosen on it, never on the test set), as JSON lines."""
 
-    python -m benchmarks.search fast --data ../shared/data --seeds 1 2 --variant epochs=2 --variant learning_rate=0.01
-"""
-
-import argparse
 import json
 import time
 
 import keras
 
-from benchmarks.common import parse_settings
+from benchmarks.common import benchmark_parser, parse_settings
 from mnist_cnn.config import Config, config_for
 from mnist_cnn.data import Split, load_data, split_validation
 from mnist_cnn.model import build_model
@@ -29,11 +24,8 @@ def trained(config: Config, train: Split, validation: Split, network=build_model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, seeds=[1])
     parser.add_argument("recipe")
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data", help="a data path, as mnist-cnn train --data")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--variant", action="append", default=[], help="NAME=VALUE[,NAME=VALUE...]; repeatable")
     args = parser.parse_args()
     images, _ = load_data(args.dataset, args.data)

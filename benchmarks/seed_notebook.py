@@ -1,6 +1,4 @@
-"""The seed notebook's code ("MNIST-CNN Classification on Google Colab"), statement for statement, as the benchmarks'
-peer: each cell a function, the data passed in (no machine here can download MNIST), `verbose` for quiet timing.
-"""
+"""The seed notebook's code, statement for statement, as the benchmarks' peer: a function a cell, the data passed in."""
 
 import numpy as np
 from keras.layers import Activation, Conv2D, Dense, Dropout, Flatten, MaxPooling2D

@@ -9,24 +9,10 @@ LEARNING_RATE = 0.001
 
 
 def build_network() -> nn.Module:
-    """The seed notebook's Sequential model, layer by layer in its order (each Keras Conv2D with relu is a Conv2d,
-    then a ReLU; its softmax is left to the loss in training and to `predict`)."""
-    return nn.Sequential(
-        nn.Conv2d(1, 64, kernel_size=3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, kernel_size=3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, kernel_size=3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, kernel_size=3),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Dropout(0.2),
-        nn.Linear(64, 10),
-    )
+    """The seed notebook's Sequential model in its order (a Conv2D with relu: a Conv2d, a ReLU; softmax in the loss)."""
+    convolutions = [nn.Conv2d(channels, 64, 3, padding=1) for channels in (1, 64, 64)]  # kernel size 3
+    pooled = [layer for convolution in convolutions for layer in (convolution, nn.ReLU(), nn.MaxPool2d(2))]
+    return nn.Sequential(*pooled, nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.2), nn.Linear(64, 10))
 
 
 class TorchClassifier:

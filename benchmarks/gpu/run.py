@@ -129,9 +129,8 @@ def stages_table(runs: list[dict]) -> list[str]:
         traced = sum(program.get("trace_s", 0) + program.get("lower_s", 0) for program in programs.values())
         compiled = {name: program.get("compile_s", 0) for name, program in programs.items()}
         figures = [result["process_s"], python, *stages.values(), traced, sum(compiled.values())]
-        slowest = ", ".join(
-            f"{name} {compiled[name]:.2f}" for name in sorted(compiled, key=compiled.get, reverse=True)[:3]
-        )
+        top = sorted(compiled, key=compiled.get, reverse=True)[:3]
+        slowest = ", ".join(f"{name} {compiled[name]:.2f}" for name in top)
         rows.append([run["group"], run["backend"], run["seed"], state, *(f"{value:.2f}" for value in figures), slowest])
         names = [stage.removesuffix("_s").replace("_", " ") for stage in stages]
     header = ["group", "backend", "seed", "state", "process", "python", *names, "JAX trace + lower", "XLA compile"]
