@@ -31,17 +31,9 @@ SHORT_PART = 0.4
 SPLIT_ASPECT = 1.0
 # No piece is wider than this share of its height: wider than all but one in a hundred of MNIST's digits.
 WIDEST_PIECE = 1.45
-# A group alone in its image is cut only where it is this much wider than high (one in thirty MNIST digits is) ...
-LONE_ASPECT = 1.2
-# ... where it is no clear digit whole (read at over CLEAR_PROBABILITY with a novelty under CLEAR_NOVELTY of the
-# threshold) ...
-CLEAR_PROBABILITY = 0.99
-CLEAR_NOVELTY = 0.3
-# ... where its pieces are this much likelier (in the log) than the whole ...
-LONE_DIGIT = 0.25
-# ... and where each piece looks like a digit, its novelty under this share of the threshold: a wide digit or a
-# wide thing that is no digit is read whole.
-LONE_PIECE_NOVELTY = 0.5
+# A group alone in its image is cut only where its pieces are this much likelier (in the log) than the whole, so
+# that an image of one digit reads as one digit.
+LONE_DIGIT = 0.5
 # Pieces are read from the group shrunk to at most this many pixels high (a photo's digit can be 1,000 high).
 PIECE_HEIGHT = 84
 # The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
@@ -209,13 +201,9 @@ def chosen_digits(
     readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float, lone: bool = False
 ) -> list[WrittenDigit]:
     """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
-    cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less and every
-    piece scores under LONE_PIECE_NOVELTY of the threshold."""
+    cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less."""
     costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
     costs[0] -= LONE_DIGIT if lone else 0
-    chosen = best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
-    if lone and max(novelty[chosen]) >= LONE_PIECE_NOVELTY * threshold:
-        chosen = [0]
     box = readings.box
     return [
         WrittenDigit(
@@ -224,7 +212,7 @@ def chosen_digits(
             probabilities[index],
             float(novelty[index]),
         )
-        for index in chosen
+        for index in best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
     ]
 
 
@@ -240,14 +228,13 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
     """The digits of several images' readings: every group read whole, then cut where it may be several digits (a
-    group alone in its image, only where wider than LONE_ASPECT of its height and no clear digit whole), the model
-    run once over all wholes and once over all pieces."""
+    group alone in its image, only where it is no digit as a whole and wider than any one digit), the model run once
+    over all wholes and once over all pieces."""
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
     wholes = read_all(reader, [readings for readings, _ in groups])
     threshold = reader.check.threshold
-    for (readings, lone), (probabilities, novelty) in zip(groups, wholes, strict=True):
-        clear = probabilities[0].max() > CLEAR_PROBABILITY and novelty[0] < CLEAR_NOVELTY * threshold
-        if readings.may_be_several() and (not lone or (readings.aspect > LONE_ASPECT and not clear)):
+    for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
+        if readings.may_be_several() and (not lone or (novelty[0] > threshold and readings.aspect > WIDEST_PIECE)):
             readings.add_pieces()
     cut = [readings for readings, _ in groups if len(readings.spans) > 1]
     answers = dict(zip(map(id, cut), read_all(reader, cut), strict=True))

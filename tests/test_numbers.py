@@ -135,22 +135,6 @@ def test_digits_overlapping_in_their_columns_are_read_apart(kind, reading_model,
     assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in OVERLAPPING]
 
 
-# 20 pairs of the sample's test digits, each pair alone in its image: the hardest case, a pair being one shape.
-LONE_PAIRS = [[first, first + 1] for first in range(30, 70, 2)]
-# At least this many of the 20 read whole, touching or overlapping by 2 pixels (15 of each; 8 and 1 when a
-# pair alone was cut only where it was no digit whole and wider than any digit).
-LONE_PAIRS_READ = 12
-
-
-@pytest.mark.parametrize(("kind", "gap"), [("pencil", 0), ("scan with margin", -2)])
-def test_a_pair_of_digits_alone_in_an_image_is_read_apart(kind, gap, reading_model, check, raw_sample, tmp_path):
-    images, labels = raw_sample[1]
-    pairs = [on_one_line(images[chosen], gap=gap) for chosen in LONE_PAIRS]
-    predictions = predict_files(reading_model, render_kind(kind, pairs, tmp_path), check=check)
-    read = [p.number == "".join(map(str, labels[chosen])) for p, chosen in zip(predictions, LONE_PAIRS, strict=True)]
-    assert sum(read) >= LONE_PAIRS_READ
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_things_that_are_not_digits_score_far_above_digits(kind, reading_model, check, raw_sample, tmp_path):
     """Letters, doodles and clothes lie far from the training digits on every kind of file. Where the threshold
