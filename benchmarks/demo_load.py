@@ -202,8 +202,8 @@ def run_load(url: str, asked: dict[str, list[Question]], args: argparse.Namespac
                     records.append(Record(question.kind, sent, now(), said))
                 time.sleep(args.pause)
 
-    kinds = list(asked.values())
-    threads = [threading.Thread(target=student, args=(kinds[n % 2], n * 7), daemon=True) for n in range(args.clients)]
+    lists = list(asked.values())  # the drawings' questions and the uploads'
+    threads = [threading.Thread(target=student, args=(lists[n % 2], n * 7), daemon=True) for n in range(args.clients)]
     for thread in threads:
         thread.start()
     before, cpu_before = process_figures(pid), time.process_time()
@@ -307,10 +307,16 @@ def main() -> None:
 
     records = measured.pop("records")
     errors = Counter(record.outcome for record in records if record.outcome not in ("right", "wrong"))
-    results = {"model": str(args.model), "url": url, "clients": args.clients, "seconds": args.seconds}
-    results |= {"pause": args.pause, "queue_size": QUEUE_SIZE, "model_calls": MODEL_CALLS}
-    results |= {"figures": figures(records, max((record.answered for record in records), default=0.0))}
-    results |= {"error_kinds": dict(errors.most_common(5)), **measured}
+    results = {
+        "model": str(args.model),
+        "url": url,
+        **{key: getattr(args, key) for key in ("clients", "seconds", "pause")},
+        "queue_size": QUEUE_SIZE,
+        "model_calls": MODEL_CALLS,
+        "figures": figures(records, max((record.answered for record in records), default=0.0)),
+        "error_kinds": dict(errors.most_common(5)),
+        **measured,
+    }
     write_results(args.name, results, markdown(results))
 
 
