@@ -286,7 +286,9 @@ def source_results(model_path: Path) -> dict | None:
 def recorded_test_accuracy(model_path: Path, train_images: int) -> float | None:
     """The test accuracy the source model's run recorded, where that run trained and validated on `train_images`
     images (the same dataset, so the same test set); else None."""
-    results = (source_results(model_path) if model_path.name == "model.keras" else None) or {}
+    if model_path.name != "model.keras":
+        return None  # the run's results are its model.keras's
+    results = source_results(model_path) or {}
     try:
         same_data = results["train_images"] + results["validation_images"] == train_images
         return float(results["test_accuracy"]) if same_data else None
