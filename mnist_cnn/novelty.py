@@ -1,12 +1,15 @@
 """Saying "not a digit": how far an image's features lie from the training digits' (Sun et al., 2022, "Out-of-
-distribution detection with deep nearest neighbors").
+distribution detection with deep nearest neighbors"), in two of the network's layers.
 
 A classifier of ten digits has no answer "none of these": its softmax shares all of the probability among the ten,
-so a letter or a smiley gets one digit, often at over 90%. The 64 features the network computes before its last
-layer say more: a digit's lie close to some training digit's, a letter's farther. The score of an image is the
-cosine distance from its features to their NOVELTY_NEIGHBOUR-th nearest among a bank of training digits' features;
-above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) it is not a digit.
-docs/numbers.md says how the method was chosen, and what it refuses.
+so a letter or a smiley gets one digit, often at over 90%. The features the network computes say more: a digit's lie
+close to some training digit's, a letter's farther. Two views are looked at: the 64 features before the last layer
+(what the digit is) and the map of the next-to-last pooling layer, where in the image each kind of stroke lies,
+projected onto its LAYOUT_SIZE main directions (a digit turned on its side has a digit's strokes, in no digit's
+places). In each view, the distance is the cosine distance from an image's features to their NOVELTY_NEIGHBOUR-th
+nearest among a bank of training digits', divided by what VIEW_SCALE of the validation digits stay under; the score
+is the two added, and above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) the
+image is not a digit. docs/numbers.md says how the method was chosen, and what it refuses.
 
 The bank and threshold are kept beside the model (`model.novelty.npz`, plain arrays: nothing to unpickle); the network
 is unchanged. A model without them is judged against the package's shipped sample of training digits.
@@ -35,6 +38,11 @@ BANK_SIZE = 4000
 NOVELTY_NEIGHBOUR = 4
 # The share of validation digits that the threshold refuses: what a user loses to be told "not a digit".
 VALIDATION_REFUSED = 0.003
+# The layout's features are projected onto this many main directions of the bank's (a bank of the map's 3,136 would
+# weigh 25 MB).
+LAYOUT_SIZE = 64
+# Each view's distance is divided by the share of validation digits' distances under it, so that both weigh alike.
+VIEW_SCALE = 0.99
 # A model with no bank beside it is judged against the shipped sample: this many of its digits make the bank ...
 SAMPLE_BANK_SIZE = 1500
 # ... (and the fewer neighbours a smaller bank has), the rest set the threshold.
@@ -44,29 +52,56 @@ SUFFIX = ".novelty.npz"
 
 @dataclass
 class NoveltyCheck:
-    """A bank of training digits' features (unit length), the neighbour scored, and the threshold above which an
-    image is not a digit."""
+    """Banks of training digits' features (unit length) in each view, the neighbour scored, what each view's distance
+    is divided by, and the threshold above which an image is not a digit. A check saved before the layout's view
+    (no `projection`) scores the features alone."""
 
     bank: np.ndarray
     neighbour: int
     threshold: float
+    layout_bank: np.ndarray | None = None
+    projection: np.ndarray | None = None
+    scales: np.ndarray = field(default_factory=lambda: np.ones(2, np.float32))
 
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Each image's novelty: the cosine distance from its features to their `neighbour`-th nearest in the bank."""
-        similarities = unit_length(features) @ self.bank.T
-        return 1 - np.partition(similarities, -self.neighbour, axis=1)[:, -self.neighbour]
+    def distances(self, features: np.ndarray, layouts: np.ndarray) -> list[np.ndarray]:
+        """Each view's cosine distance from an image's features to their `neighbour`-th nearest in its bank."""
+        views = [(unit_length(features), self.bank)]
+        if self.projection is not None:
+            views.append((unit_length(unit_length(layouts) @ self.projection), self.layout_bank))
+        return [1 - np.partition(found @ bank.T, -self.neighbour, axis=1)[:, -self.neighbour] for found, bank in views]
+
+    def scores(self, features: np.ndarray, layouts: np.ndarray) -> np.ndarray:
+        """Each image's novelty: its views' distances, each divided by its scale, added."""
+        return added(self.distances(features, layouts), self.scales)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the check to `path` as plain arrays, atomically."""
+        banks = dict(bank=self.bank, layout_bank=self.layout_bank, projection=self.projection)
         with atomic_path(path) as temporary, open(temporary, "wb") as file:
-            np.savez(file, bank=self.bank.astype(np.float16), neighbour=self.neighbour, threshold=self.threshold)
+            np.savez(
+                file,
+                neighbour=self.neighbour,
+                threshold=self.threshold,
+                scales=self.scales,
+                **{name: bank.astype(np.float16) for name, bank in banks.items() if bank is not None},
+            )
         return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NoveltyCheck:
         """The check saved at `path` (no pickled objects are read)."""
         with np.load(path, allow_pickle=False) as saved:
-            return cls(saved["bank"].astype(np.float32), int(saved["neighbour"]), float(saved["threshold"]))
+            views = {
+                name: saved[name].astype(np.float32)
+                for name in ("layout_bank", "projection", "scales")
+                if name in saved.files
+            }
+            return cls(saved["bank"].astype(np.float32), int(saved["neighbour"]), float(saved["threshold"]), **views)
+
+
+def added(distances: list[np.ndarray], scales: np.ndarray) -> np.ndarray:
+    """The views' distances, each divided by its scale, added (a check of one view has no second scale to use)."""
+    return sum(distance / scale for distance, scale in zip(distances, scales[: len(distances)], strict=True))
 
 
 def unit_length(features: np.ndarray) -> np.ndarray:
@@ -75,15 +110,18 @@ def unit_length(features: np.ndarray) -> np.ndarray:
 
 
 def with_features(model: keras.Model) -> keras.Model:
-    """A model giving the features `model` computes before its last Dense layer (its Flatten's output) and its
-    probabilities."""
+    """A model giving the features `model` computes before its last Dense layer (its Flatten's output), its
+    next-to-last pooling layer's map (flattened) and its probabilities."""
     flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
-    return keras.Model(model.inputs, [flatten.output, model.outputs[0]])
+    layout = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)][-2]
+    return keras.Model(
+        model.inputs, [flatten.output, keras.layers.Flatten(name="layout")(layout.output), model.outputs[0]]
+    )
 
 
-def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The features and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model (up to one
-    batch through `predict_on_batch`, as model.predict_probabilities does)."""
+def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The features, layouts and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model (up to
+    one batch through `predict_on_batch`, as model.predict_probabilities does)."""
     if len(images) <= INFERENCE_BATCH and backend.predicts_on_batch_correctly(both):
         outputs = both.predict_on_batch(images)
     else:
@@ -104,8 +142,8 @@ class DigitReader:
 
     def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The probabilities (N, 10) and novelty scores (N,) of (N, 28, 28, 1) images."""
-        found, probabilities = features_and_probabilities(self.both, images)
-        return probabilities, self.check.scores(found)
+        found, layouts, probabilities = features_and_probabilities(self.both, images)
+        return probabilities, self.check.scores(found, layouts)
 
 
 def fit_novelty(
@@ -116,15 +154,23 @@ def fit_novelty(
     seed: int = 0,
     bank_size: int = BANK_SIZE,
 ) -> NoveltyCheck:
-    """The check of `model`: a bank of the features of bank_size of `bank_images` (training digits), its threshold
-    refusing VALIDATION_REFUSED of `threshold_images` (validation digits, none in the bank)."""
+    """The check of `model`: banks of the features of bank_size of `bank_images` (training digits) in each view, each
+    view's scale and the threshold set on `threshold_images` (validation digits, none in the bank)."""
     chosen = np.random.default_rng(seed).permutation(len(bank_images))[:bank_size]
     both = with_features(model)  # one model for both passes
-    bank = unit_length(features_and_probabilities(both, bank_images[chosen])[0])
-    check = NoveltyCheck(bank, neighbour, threshold=np.inf)
-    threshold_scores = check.scores(features_and_probabilities(both, threshold_images)[0])
-    check.threshold = float(np.quantile(threshold_scores, 1 - VALIDATION_REFUSED))
+    found, layouts, _ = features_and_probabilities(both, bank_images[chosen])
+    projection = main_directions(unit_length(layouts), LAYOUT_SIZE)
+    bank, layout_bank = unit_length(found), unit_length(unit_length(layouts) @ projection)
+    check = NoveltyCheck(bank, neighbour, np.inf, layout_bank, projection)
+    distances = check.distances(*features_and_probabilities(both, threshold_images)[:2])
+    check.scales = np.array([np.quantile(distance, VIEW_SCALE) for distance in distances], np.float32)
+    check.threshold = float(np.quantile(added(distances, check.scales), 1 - VALIDATION_REFUSED))
     return check
+
+
+def main_directions(rows: np.ndarray, count: int) -> np.ndarray:
+    """The `count` directions along which `rows` vary most about the origin (the right singular vectors), as columns."""
+    return np.linalg.svd(rows, full_matrices=False)[2][:count].T
 
 
 def fit_on_run(model: keras.Model, train: Split, validation: Split | None, seed: int) -> NoveltyCheck:

@@ -10,7 +10,17 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mnist_cnn.cli import main
-from mnist_cnn.novelty import VALIDATION_REFUSED, DigitReader, NoveltyCheck, fit_novelty, novelty_for, novelty_path
+from mnist_cnn.novelty import (
+    VALIDATION_REFUSED,
+    VIEW_SCALE,
+    DigitReader,
+    NoveltyCheck,
+    features_and_probabilities,
+    fit_novelty,
+    novelty_for,
+    novelty_path,
+    with_features,
+)
 
 READING_MODEL = Path(__file__).parent / "data" / "reading-model.keras"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -22,8 +32,29 @@ def test_a_trained_run_keeps_its_check_beside_its_model_and_it_is_read_back(trai
     check = novelty_for(trained_run.model, trained_run.files.model)
     assert np.isfinite(check.threshold) and check.threshold == pytest.approx(trained_run.novelty.threshold)
     np.testing.assert_allclose(check.bank, trained_run.novelty.bank, atol=1e-3)  # kept as float16
+    np.testing.assert_allclose(check.layout_bank, trained_run.novelty.layout_bank, atol=1e-3)
     with np.load(saved, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
-        assert set(arrays.files) == {"bank", "neighbour", "threshold"}
+        assert set(arrays.files) == {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold"}
+
+
+def test_a_check_saved_before_the_layout_view_still_scores_with_the_features_alone(reading_model, tmp_path):
+    check = NoveltyCheck.load(novelty_path(READING_MODEL))
+    older = tmp_path / "older.novelty.npz"
+    np.savez(older, bank=check.bank.astype(np.float16), neighbour=check.neighbour, threshold=0.2)
+    features = np.random.default_rng(0).random((5, 64), np.float32)
+    similarities = features / np.linalg.norm(features, axis=1, keepdims=True) @ NoveltyCheck.load(older).bank.T
+    features_alone = 1 - np.sort(similarities, axis=1)[:, -check.neighbour]
+    scores = NoveltyCheck.load(older).scores(features, np.random.default_rng(1).random((5, 3136), np.float32))
+    np.testing.assert_allclose(scores, features_alone, rtol=1e-5)
+
+
+def test_each_view_weighs_alike_on_the_digits_it_was_set_on(reading_model, sample_data):
+    (images, _), _ = sample_data
+    check = fit_novelty(reading_model, images[:1000], images[1000:], neighbour=2, bank_size=1000)
+    distances = check.distances(*features_and_probabilities(with_features(reading_model), images[1000:])[:2])
+    assert len(distances) == 2
+    for distance, scale in zip(distances, check.scales, strict=True):
+        assert np.mean(distance <= scale) == pytest.approx(VIEW_SCALE, abs=0.01)
 
 
 def test_the_threshold_refuses_the_chosen_share_of_the_digits_it_was_set_on(reading_model, sample_data):
