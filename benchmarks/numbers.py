@@ -33,6 +33,7 @@ FONT_FILES = [sorted(path for path in FONTS.glob("*/*.ttf") if path.parent.name 
 SPACED, CLOSE, TOUCHING, SCALES, SHIFT = (1, 8), (-3, 8), (-3, 0), (0.8, 1.2), KINDS.SHIFT
 NOT_DIGITS = ("Fashion-MNIST", "letters, printed fonts", "letters, handwriting fonts", "doodles")
 READ, REFUSED = ("whole", "arrays", "refused"), ("refused", "no_digit")
+READ_RIGHT = "numbers read right / wrong"  # of the numbers read whole, and of the others, the share refused
 FIGURES = {"numbers": READ, "numbers apart": READ, "touching pairs": READ, "digits": (*REFUSED, "arrays_refused")}
 
 
@@ -78,6 +79,9 @@ def figures(kind: str, found: dict[str, list[dict]], seconds: float) -> dict:
         values = {key: [one[key] for one in group] for key in FIGURES.get(name, REFUSED)}
         shares = {key: int(sum(value)) if key == "no_digit" else float(np.mean(value)) for key, value in values.items()}
         row[name] = {"count": len(group), **shares}
+    for name in ("numbers", "touching pairs"):  # a right answer lost, against a wrong one caught
+        for key, right in (("right_refused", True), ("wrong_refused", False)):
+            row[name][key] = float(np.mean([one["refused"] for one in found[name] if one["whole"] == right] or [0]))
     return row
 
 
@@ -124,7 +128,9 @@ def markdown(rows: list[dict], on_test: float, name: str) -> str:
     read = [[row["kind"], *(pair(row[n], "whole", "arrays") for n in FIGURES if n != "digits")] for row in rows]
     refused = [[row["kind"], *(f"{row[n]['refused']:.1%} ({row[n]['no_digit']})" for n in NOT_DIGITS)] for row in rows]
     for row, cells in zip(rows, refused, strict=True):
-        cells += [pair(row["digits"], "refused", "arrays_refused"), f"{row['numbers']['refused']:.1%}"]
+        numbers = row["numbers"]
+        cells += [pair(row["digits"], "refused", "arrays_refused"), f"{numbers['refused']:.1%}"]
+        cells.append(f"{numbers['right_refused']:.1%} / {numbers['wrong_refused']:.1%}")
         cells.append(f"{row['images_per_s']:.0f}")
     count = {key: f"{rows[-1][key]['count']:,}" for key in FIGURES}
     paragraphs = [
@@ -134,7 +140,9 @@ def markdown(rows: list[dict], on_test: float, name: str) -> str:
         "\n".join(table(["kind of file", "numbers", "no digits touching", "touching pairs"], read)),
         f'Refused (in brackets: how many as "no digit found"); letters leave out {", ".join(LOOK_ALIKES)}. Digit'
         f" files: {count['digits']} MNIST test digits (in brackets: as arrays; of all 10,000: {on_test:.2%}).",
-        "\n".join(table(["kind of file", *NOT_DIGITS, "digit files", "numbers", "files read a second"], refused)),
+        "\n".join(
+            table(["kind of file", *NOT_DIGITS, "digit files", "numbers", READ_RIGHT, "files read a second"], refused)
+        ),
         f"The trade-off as the threshold varies: {name}-not-a-digit.png, its points in {name}.json.",
     ]
     return "\n\n".join(paragraphs)
