@@ -109,9 +109,11 @@ def unit_length(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), np.finfo(np.float32).tiny)
 
 
+@functools.lru_cache(maxsize=4)
 def with_features(model: keras.Model) -> keras.Model:
     """A model giving the features `model` computes before its last Dense layer (its Flatten's output), its
-    next-to-last pooling layer's map (flattened) and its probabilities."""
+    next-to-last pooling layer's map (flattened) and its probabilities; made once a model, since each new one traces
+    its predict function again."""
     flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
     layout = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)][-2]
     return keras.Model(
