@@ -61,13 +61,13 @@ class NoveltyCheck:
     threshold: float
     layout_bank: np.ndarray | None = None
     projection: np.ndarray | None = None
-    scales: np.ndarray = field(default_factory=lambda: np.ones(2, np.float32))
+    scales: np.ndarray = field(default_factory=lambda: np.ones(1, np.float32))
 
     def distances(self, features: np.ndarray, layouts: np.ndarray) -> list[np.ndarray]:
         """Each view's cosine distance from an image's features to their `neighbour`-th nearest in its bank."""
         views = [(unit_length(features), self.bank)]
         if self.projection is not None:
-            views.append((unit_length(unit_length(layouts) @ self.projection), self.layout_bank))
+            views.append((projected(layouts, self.projection), self.layout_bank))
         return [1 - np.partition(found @ bank.T, -self.neighbour, axis=1)[:, -self.neighbour] for found, bank in views]
 
     def scores(self, features: np.ndarray, layouts: np.ndarray) -> np.ndarray:
@@ -100,8 +100,13 @@ class NoveltyCheck:
 
 
 def added(distances: list[np.ndarray], scales: np.ndarray) -> np.ndarray:
-    """The views' distances, each divided by its scale, added (a check of one view has no second scale to use)."""
-    return sum(distance / scale for distance, scale in zip(distances, scales[: len(distances)], strict=True))
+    """The views' distances, each divided by its scale, added."""
+    return sum(distance / scale for distance, scale in zip(distances, scales, strict=True))
+
+
+def projected(layouts: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """Layouts (unit length) on the projection's main directions, at unit length: what the layout bank holds."""
+    return unit_length(unit_length(layouts) @ projection)
 
 
 def unit_length(features: np.ndarray) -> np.ndarray:
@@ -162,8 +167,7 @@ def fit_novelty(
     both = with_features(model)  # one model for both passes
     found, layouts, _ = features_and_probabilities(both, bank_images[chosen])
     projection = main_directions(unit_length(layouts), LAYOUT_SIZE)
-    bank, layout_bank = unit_length(found), unit_length(unit_length(layouts) @ projection)
-    check = NoveltyCheck(bank, neighbour, np.inf, layout_bank, projection)
+    check = NoveltyCheck(unit_length(found), neighbour, np.inf, projected(layouts, projection), projection)
     distances = check.distances(*features_and_probabilities(both, threshold_images)[:2])
     check.scales = np.array([np.quantile(distance, VIEW_SCALE) for distance in distances], np.float32)
     check.threshold = float(np.quantile(added(distances, check.scales), 1 - VALIDATION_REFUSED))
