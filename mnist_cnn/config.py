@@ -304,13 +304,19 @@ class TuneSettings:
     defaults were chosen). Here, beside Config, so that the command line makes their flags without importing Keras."""
 
     learning_rate: float = setting(
-        3e-4,
+        2e-4,
         "Adam's learning rate, constant: small, so that the trained weights move only a little",
         accepted=Range(0, MAX_LEARNING_RATE, low_open=True),
     )
-    epochs: int = setting(5, "passes over your digits, each with its share of MNIST's", accepted=POSITIVE_INT)
+    epochs: int = setting(10, "passes over your digits, each with its share of MNIST's", accepted=POSITIVE_INT)
     layers: str = setting(
         "all", "the layers that train: all, or dense (the last layer alone, the convolutions kept)", TUNED_LAYERS
+    )
+    repeats: int = setting(
+        8,
+        "times each of your digits is trained on an epoch, shifted and turned anew each time, so that a few of yours "
+        "weigh against MNIST's mixed in",
+        accepted=POSITIVE_INT,
     )
     mnist_share: int = setting(
         16,
@@ -330,7 +336,7 @@ class TuneSettings:
         accepted=FRACTION,
     )
     max_rotation: float = setting(
-        0.03,
+        0.06,
         "augmentation: rotate training images at random up to this fraction of a full turn; 0: off",
         accepted=Range(0, 1),
     )

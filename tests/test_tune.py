@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from mnist_cnn.cli import PAPERS, build_parser, tune_settings_from
 from mnist_cnn.config import ConfigError, TuneSettings
+from mnist_cnn.data import one_hot
 from mnist_cnn.errors import ModelFileError
 from mnist_cnn.mnist_style import centre_by_mass, fit_in_box, ink_box
 from mnist_cnn.model import load_model, predict_probabilities
@@ -29,6 +30,7 @@ from mnist_cnn.tune import (
     fine_tune,
     held_out_indices,
     recorded_test_accuracy,
+    tuning_data,
     user_digits,
 )
 
@@ -125,6 +127,20 @@ def test_some_of_each_digit_is_held_out_and_never_all_of_one():
     assert np.array_equal(held, held_out_indices(labels, 0.2, seed=1)[1])  # seeded
     assert not np.array_equal(held, held_out_indices(labels, 0.2, seed=2)[1])
     assert np.bincount(labels[held_out_indices(labels, 0.99, seed=1)[1]], minlength=4).tolist() == [9, 1, 0, 4]
+
+
+def test_each_digit_of_yours_is_trained_on_repeats_times_an_epoch_and_a_held_out_one_never():
+    labels = np.repeat(np.arange(10), 5)
+    numbered = np.arange(len(labels), dtype=np.float32)[:, None, None, None] * np.ones((1, 28, 28, 1), np.float32)
+    mnist = (np.full((1000, 28, 28, 1), -1, np.float32), one_hot(np.arange(1000) % 10))  # MNIST's marked -1
+    settings = TuneSettings(repeats=3, mnist_share=2)
+    data = tuning_data(UserDigits(numbered, labels, [], []), mnist, settings)
+    tuned, held = held_out_indices(labels, settings.held_out, settings.seed)
+    trained = data.train[0][: -data.validation_size, 0, 0, 0]
+    assert np.bincount(trained[trained >= 0].astype(int), minlength=len(labels))[tuned].tolist() == [3] * len(tuned)
+    assert not np.isin(trained, held).any()  # the held-out digits are never trained on
+    assert np.sum(trained < 0) == 2 * len(tuned) == 2 * data.tuned_digits  # MNIST's share per digit, not per repeat
+    assert data.train[0][-data.validation_size :][: len(held), 0, 0, 0].tolist() == held.tolist()
 
 
 def test_the_test_accuracy_before_comes_from_the_source_runs_results_only_where_it_tested_on_the_same_data(tmp_path):
