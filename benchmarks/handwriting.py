@@ -206,7 +206,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=MODEL, help=f"the model fine-tuned from (default {MODEL})")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (all)")
     parser.add_argument("--writers", type=int, nargs="+", default=list(WRITER_SEEDS), help="writers' seeds (1-6)")
-    parser.add_argument("--sklearn-scored", type=int, default=None, help="scikit-learn's digits scored (default all)")
+    scored_help = "scikit-learn's digits scored (default: all of the half's others)"
+    parser.add_argument("--sklearn-scored", type=int, default=None, help=scored_help)
     last = SKLEARN_DIGITS - SKLEARN_CHOICE
     help = f"scikit-learn's digits used: scored (the last {last}) or choice (the first {SKLEARN_CHOICE})"
     parser.add_argument("--sklearn-digits", choices=("scored", "choice"), default="scored", help=help)
