@@ -31,7 +31,18 @@ def compilations_kept():
 
 
 def pytest_collection_modifyitems(items):
-    """The notebook's cells (nbval's items) train, save and export: they depend on the backend."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.backend)
+    """The notebook's cells (nbval's items) train, save and export: they depend on the backend. On JAX they are
+    skipped: tests/test_installs.py runs the whole notebook on JAX already, with TensorFlow hidden as on a Colab TPU."""
+    notebook = [item for item in items if item.path.suffix == ".ipynb"]
+    on_jax = bool(notebook) and backend_name() == "jax"
+    for item in notebook:
+        item.add_marker(pytest.mark.backend)
+        if on_jax:
+            item.add_marker(pytest.mark.skip(reason="the notebook runs on JAX in test_installs.py, without TensorFlow"))
+
+
+def backend_name() -> str:
+    """The Keras backend the tests run on."""
+    import keras
+
+    return keras.backend.backend()

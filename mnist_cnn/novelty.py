@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from scipy.sparse.linalg import svds
 
 from mnist_cnn import backend
 from mnist_cnn.data import Split, load_data
@@ -176,7 +177,10 @@ def fit_novelty(
 
 def main_directions(rows: np.ndarray, count: int) -> np.ndarray:
     """The `count` directions along which `rows` vary most about the origin (the right singular vectors), as columns."""
-    return np.linalg.svd(rows, full_matrices=False)[2][:count].T
+    if count >= min(rows.shape):
+        return np.linalg.svd(rows, full_matrices=False)[2][:count].T  # as many as there are
+    _, values, directions = svds(rows, k=count, random_state=0)  # the few wanted, not all 3,136: several times faster
+    return directions[np.argsort(values)[::-1]].T
 
 
 def fit_on_run(model: keras.Model, train: Split, validation: Split | None, seed: int) -> NoveltyCheck:

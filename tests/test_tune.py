@@ -58,7 +58,7 @@ SLANT = 1.0
 # Short fine-tunes: the default's steps take too long for the suite; a higher rate makes up for fewer of them.
 # The sheet is filled with the first of the slanted digits, the folder's files are written from this one on.
 FOLDER_FROM = 300
-QUICK_TUNE = ["--epochs", "6", "--learning-rate", "1e-3", "--mnist-share", "1", "--held-out", "0.3"]
+QUICK_TUNE = ["--epochs", "6", "--repeats", "2", "--learning-rate", "1e-3", "--mnist-share", "1", "--held-out", "0.3"]
 
 
 def slanted(digit: np.ndarray) -> np.ndarray:
