@@ -26,7 +26,8 @@ def plot_digits(
     columns: int = 8,
     title: str | None = None,
 ) -> Figure:
-    """A grid of digits titled with their label, or with "predicted (true)" when predictions are given."""
+    """A grid of digits titled with their label, or with "predicted (true)" when predictions are given, in red where
+    they differ."""
     rows = math.ceil(len(images) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
     for index, axis in enumerate(axes.flat):
@@ -37,7 +38,10 @@ def plot_digits(
         if predictions is None:
             axis.set_title(str(labels[index]), fontsize=10)
         else:
-            axis.set_title(f"{predictions[index]} ({labels[index]})", fontsize=10, color="tab:red")
+            wrong = predictions[index] != labels[index]
+            axis.set_title(
+                f"{predictions[index]} ({labels[index]})", fontsize=10, color="tab:red" if wrong else "black"
+            )
     if title:
         figure.suptitle(title)
     figure.tight_layout()
