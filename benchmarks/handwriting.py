@@ -153,7 +153,8 @@ def markdown(results: dict) -> str:
         parts += [
             f"**Writers** (tests/writers.py), each given the first {' or '.join(map(str, SHEET_COUNTS))} digits"
             " of each kind read from one photographed sheet of theirs (tests/sheet_photos.py,"
-            " mnist_cnn.sheet.read_sheet; tune holds a fifth of them out and trains on the rest),"
+            " mnist_cnn.sheet.read_sheet; tune holds a tenth of them out, at least one of each kind, and trains on"
+            " the rest),"
             f" scored on {10 * SCORED_PER_DIGIT} other digits of theirs (drawn as ink and made MNIST-like as"
             " `mnist-cnn predict` makes an image's, arrays with no file in between)."
             f" Goal: {WRITER_GOAL:.0%} after 10 a digit.",

@@ -325,7 +325,7 @@ class TuneSettings:
         accepted=Range(0),
     )
     held_out: float = setting(
-        0.2,
+        0.1,
         "fraction of your digits of each kind held out, never trained on, to score the model before and after (at "
         "least one of each digit you gave two or more of)",
         accepted=Range(0, 1, low_open=True, high_open=True),
