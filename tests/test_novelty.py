@@ -17,6 +17,7 @@ from mnist_cnn.novelty import (
     NoveltyCheck,
     features_and_probabilities,
     fit_novelty,
+    main_directions,
     novelty_for,
     novelty_path,
     with_features,
@@ -95,3 +96,11 @@ def test_evaluate_says_how_many_test_digits_would_be_taken_for_no_digit(capsys):
     assert main(["evaluate", str(READING_MODEL), "--dataset", "sample"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Taken for not a digit"))
     assert float(line.split(": ")[1].split("%")[0]) < 2  # of the sample's 1,000 test digits
+
+
+def test_main_directions_are_the_leading_singular_vectors_in_order_and_as_many_as_there_are():
+    rows = np.random.default_rng(0).normal(size=(300, 200)).astype(np.float32) * np.linspace(3, 1, 200)
+    found = main_directions(rows, 16)
+    expected = np.linalg.svd(rows, full_matrices=False)[2][:16].T
+    np.testing.assert_allclose(np.abs(np.sum(found * expected, axis=0)), 1, atol=1e-4)  # each the same, up to sign
+    assert main_directions(rows[:10], 16).shape == (200, 10)  # a bank of 10 rows has 10 directions
