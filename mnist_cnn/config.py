@@ -330,6 +330,12 @@ class TuneSettings:
         "least one of each digit you gave two or more of)",
         accepted=Range(0, 1, low_open=True, high_open=True),
     )
+    label_smoothing: float = setting(
+        0.1,
+        "fraction of each training label spread over the other nine digits, so that a few of your digits are not "
+        "learnt too surely; 0: off",
+        accepted=FRACTION,
+    )
     max_shift: float = setting(
         0.1,
         "augmentation: shift training images at random up to this fraction of their side; 0: off",

@@ -227,12 +227,21 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 
 
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
-    """The digits of several images' readings: every group read whole, then cut where it may be several digits (a
+    """The digits of several images' readings: every group read whole; a shape alone in its image that is no digit
+    or wider than any read as the digits its columns make; then each group cut where it may be several digits (a
     group alone in its image, only where it is no digit as a whole and wider than any one digit), the model run once
-    over all wholes and once over all pieces."""
-    groups = [(readings, len(number) == 1) for number in numbers for readings in number]
-    wholes = read_all(reader, [readings for readings, _ in groups])
+    over all wholes, once over the digits apart where there are any, and once over all pieces."""
     threshold = reader.check.threshold
+    first = [readings for number in numbers for readings in number]
+    answers = dict(zip(map(id, first), read_all(reader, first), strict=True))
+    numbers = [
+        digits_apart(number[0], answers[id(number[0])][1][0], threshold) if len(number) == 1 else number
+        for number in numbers
+    ]
+    apart = [readings for number in numbers for readings in number if id(readings) not in answers]
+    answers |= dict(zip(map(id, apart), read_all(reader, apart), strict=True))
+    groups = [(readings, len(number) == 1) for number in numbers for readings in number]
+    wholes = [answers[id(readings)] for readings, _ in groups]
     for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
         if readings.may_be_several() and (not lone or (novelty[0] > threshold and readings.aspect > WIDEST_PIECE)):
             readings.add_pieces()
@@ -243,6 +252,26 @@ def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[lis
         for (readings, lone), whole in zip(groups, wholes, strict=True)
     )
     return [[digit for _ in number for digit in next(chosen)] for number in numbers]
+
+
+def digits_apart(readings: Readings, novelty: float, threshold: float) -> list[Readings]:
+    """A shape alone in its image (digits written close count as one) read as the digits its columns make
+    (digit_groups), where as a whole it is no digit (`novelty` above `threshold`) and wider than high, as digits side by
+    side are, or wider than any digit; else itself."""
+    if readings.aspect <= SPLIT_ASPECT or (novelty <= threshold and readings.aspect <= WIDEST_PIECE):
+        return [readings]
+    groups = digit_groups(readings.strokes)
+    if len(groups) < 2:
+        return [readings]
+    try:
+        parts = [group_readings(readings.ink, group, "image") for group in groups]
+    except ImageError:
+        return [readings]  # a group too faint to be made MNIST-like: the shape is read whole, as before
+    for part in parts:  # boxes in the shape's box, moved into the ink map's
+        part.box = tuple(
+            slice(side.start + at.start, side.stop + at.start) for side, at in zip(part.box, readings.box, strict=True)
+        )
+    return parts
 
 
 def piece_image(ink: np.ndarray, strokes: np.ndarray, start: int, stop: int) -> np.ndarray | None:

@@ -127,6 +127,22 @@ def test_numbers_read_whole_from_each_kind_of_file(kind, reading_model, check, r
     assert not any(p.not_a_digit for p in predictions)
 
 
+# 593 and 082, whose digits lie so close that they make one shape as mnist_style counts them, and 588 and 7334
+CLOSE = [[41, 42, 43], [52, 53, 54], [32, 33, 34], [46, 47, 48, 49]]
+
+
+@pytest.mark.parametrize("kind", ["scan with margin", "lined paper"])
+def test_digits_written_a_pixel_apart_are_read_apart(kind, reading_model, check, raw_sample, tmp_path):
+    images, labels = raw_sample[1]
+    numbers = [on_one_line(images[chosen], gap=1) for chosen in CLOSE]
+    predictions = predict_files(reading_model, render_kind(kind, numbers, tmp_path), check=check)
+    assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in CLOSE]
+    for prediction in predictions:
+        lefts = [digit.box[1].start for digit in prediction.digits]
+        rights = [digit.box[1].stop for digit in prediction.digits]
+        assert lefts == sorted(set(lefts)) and rights == sorted(set(rights))  # each digit its own box, in order
+
+
 @pytest.mark.parametrize("kind", ["scan with margin", "pencil"])
 def test_digits_overlapping_in_their_columns_are_read_apart(kind, reading_model, check, raw_sample, tmp_path):
     images, labels = raw_sample[1]

@@ -30,6 +30,7 @@ from mnist_cnn.tune import (
     fine_tune,
     held_out_indices,
     recorded_test_accuracy,
+    tuning_config,
     tuning_data,
     user_digits,
 )
@@ -141,6 +142,14 @@ def test_each_digit_of_yours_is_trained_on_repeats_times_an_epoch_and_a_held_out
     assert not np.isin(trained, held).any()  # the held-out digits are never trained on
     assert np.sum(trained < 0) == 2 * len(tuned) == 2 * data.tuned_digits  # MNIST's share per digit, not per repeat
     assert data.train[0][-data.validation_size :][: len(held), 0, 0, 0].tolist() == held.tolist()
+
+
+def test_the_tune_run_trains_at_the_settings_constant_rate_smoothed_and_augmented():
+    settings = TuneSettings(learning_rate=1e-4, epochs=3, label_smoothing=0.2, max_shift=0.05, max_rotation=0.02)
+    config = tuning_config(settings, validation_split=0.25, precision="float32")
+    assert (config.learning_rate, config.lr_schedule, config.epochs) == (1e-4, "constant", 3)
+    assert (config.label_smoothing, config.max_shift, config.max_rotation) == (0.2, 0.05, 0.02)
+    assert (config.validation_split, config.calibrate, config.seed) == (0.25, True, settings.seed)
 
 
 def test_the_test_accuracy_before_comes_from_the_source_runs_results_only_where_it_tested_on_the_same_data(tmp_path):
