@@ -228,9 +228,10 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
     """The digits of several images' readings: every group read whole; a shape alone in its image that is no digit
-    or wider than any read as the digits its columns make; then each group cut where it may be several digits (a
-    group alone in its image, only where it is no digit as a whole and wider than any one digit), the model run once
-    over all wholes, once over the digits apart where there are any, and once over all pieces."""
+    and wider than high, or wider than any, read as the digits its columns make (digits_apart); then each group cut
+    where it may be several digits (a group alone in its image, only where it is no digit as a whole and wider than
+    any one digit), the model run once over all wholes, once over the digits apart where there are any, and once over
+    all pieces."""
     threshold = reader.check.threshold
     first = [readings for number in numbers for readings in number]
     answers = dict(zip(map(id, first), read_all(reader, first), strict=True))
