@@ -234,15 +234,15 @@ def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[lis
     all pieces."""
     threshold = reader.check.threshold
     first = [readings for number in numbers for readings in number]
-    answers = dict(zip(map(id, first), read_all(reader, first), strict=True))
+    read_whole = dict(zip(map(id, first), read_all(reader, first), strict=True))
     numbers = [
-        digits_apart(number[0], answers[id(number[0])][1][0], threshold) if len(number) == 1 else number
+        digits_apart(number[0], read_whole[id(number[0])][1][0], threshold) if len(number) == 1 else number
         for number in numbers
     ]
-    apart = [readings for number in numbers for readings in number if id(readings) not in answers]
-    answers |= dict(zip(map(id, apart), read_all(reader, apart), strict=True))
+    apart = [readings for number in numbers for readings in number if id(readings) not in read_whole]
+    read_whole |= dict(zip(map(id, apart), read_all(reader, apart), strict=True))
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
-    wholes = [answers[id(readings)] for readings, _ in groups]
+    wholes = [read_whole[id(readings)] for readings, _ in groups]
     for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
         if readings.may_be_several() and (not lone or (novelty[0] > threshold and readings.aspect > WIDEST_PIECE)):
             readings.add_pieces()
