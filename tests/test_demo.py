@@ -284,6 +284,7 @@ def test_a_broken_upload_gets_a_message_and_one_above_the_limit_is_refused_in_a_
     toast = wait.until(
         expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='toast-body']"))
     )
+    wait.until(lambda _: "maximum allowed size" in toast.text)  # the box can show a moment before its text
     assert f"maximum allowed size of {MAX_UPLOAD_MB}.0 Mb" in toast.text and "huge.png" in toast.text, toast.text
 
 
