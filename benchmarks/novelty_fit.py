@@ -41,9 +41,9 @@ def main() -> None:
                 checks[way] = novelty.fit_novelty(model, learn[0], validation[0])
             times[way].append(time.perf_counter() - started)
     both = novelty.with_features(model)
-    found, layouts, _ = novelty.features_and_probabilities(both, test[0])
+    views, _ = novelty.features_and_probabilities(both, test[0])
     ours, peer = (checks[way] for way in WAYS)
-    score_gap = float(np.abs(ours.scores(found, layouts) - peer.scores(found, layouts)).max())
+    score_gap = float(np.abs(ours.scores(views) - peer.scores(views)).max())
     medians = {way: statistics.median(values) for way, values in times.items()}
     rows = [[way, f"{medians[way]:.1f}", ", ".join(f"{value:.1f}" for value in times[way])] for way in WAYS]
     ratio = medians["full SVD (before)"] / medians["svds (the library's)"]

@@ -1,18 +1,23 @@
 """Saying "not a digit": how far an image's features lie from the training digits' (Sun et al., 2022, "Out-of-
-distribution detection with deep nearest neighbors"), in two of the network's layers.
+distribution detection with deep nearest neighbors"), in two of the network's layers, and how little a second, small
+network takes it for a digit.
 
 A classifier of ten digits has no answer "none of these": its softmax shares all of the probability among the ten,
 so a letter or a smiley gets one digit, often at over 90%. The features the network computes say more: a digit's lie
-close to some training digit's, a letter's farther. Two views are looked at: the 64 features before the last layer
-(what the digit is) and the map of the next-to-last pooling layer, where in the image each kind of stroke lies,
+close to some training digit's, a letter's farther. Three views are looked at: the 64 features before the last layer
+(what the digit is); the map of the next-to-last pooling layer, where in the image each kind of stroke lies,
 projected onto its LAYOUT_SIZE main directions (a digit turned on its side has a digit's strokes, in no digit's
-places). In each view, the distance is the cosine distance from an image's features to their NOVELTY_NEIGHBOUR-th
-nearest among a bank of training digits', divided by what VIEW_SCALE of the validation digits stay under; the score
-is the two added, and above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) the
-image is not a digit. docs/numbers.md says how the method was chosen, and what it refuses.
+places); and the detector, a small network shipped with the package and trained apart from the classifier to tell
+training digits from things made to be no digit (scripts/build_detector.py). In the first two, the distance is the
+cosine distance from an image's features to their NOVELTY_NEIGHBOUR-th nearest among a bank of training digits'; in
+the third, how far its logit lies above the validation digits' median. Each is divided by what VIEW_SCALE of the
+validation digits stay under (the detector's then weighed by DETECTOR_WEIGHT); the score is the three added, and
+above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) the image is not a digit.
+docs/numbers.md says how the method was chosen, and what it refuses.
 
-The bank and threshold are kept beside the model (`model.novelty.npz`, plain arrays: nothing to unpickle); the network
-is unchanged. A model without them is judged against the package's shipped sample of training digits.
+The banks and threshold are kept beside the model (`model.novelty.npz`, plain arrays: nothing to unpickle); the
+classifier is unchanged, and the detector loads in Keras' safe mode. A model without them is judged against the
+package's shipped sample of training digits.
 """
 
 from __future__ import annotations
@@ -49,13 +54,17 @@ SAMPLE_BANK_SIZE = 1500
 # ... (and the fewer neighbours a smaller bank has), the rest set the threshold.
 SAMPLE_NEIGHBOUR = 2
 SUFFIX = ".novelty.npz"
+# The detector, and how much its view weighs against the other two (chosen on validation digits: docs/numbers.md).
+DETECTOR = Path(__file__).parent / "sample" / "detector.keras"
+DETECTOR_WEIGHT = 0.5
 
 
 @dataclass
 class NoveltyCheck:
-    """Banks of training digits' features (unit length) in each view, the neighbour scored, what each view's distance
-    is divided by, and the threshold above which an image is not a digit. A check saved before the layout's view
-    (no `projection`) scores the features alone."""
+    """Banks of training digits' features (unit length) in each view, the neighbour scored, the validation digits'
+    median detector logit, what each view's distance is divided by, and the threshold above which an image is not a
+    digit. A check saved before the layout's view (no `projection`) scores the features alone; one saved before the
+    detector's (no `detector_median`), the first two views."""
 
     bank: np.ndarray
     neighbour: int
@@ -63,27 +72,34 @@ class NoveltyCheck:
     layout_bank: np.ndarray | None = None
     projection: np.ndarray | None = None
     scales: np.ndarray = field(default_factory=lambda: np.ones(1, np.float32))
+    detector_median: float | None = None
 
-    def distances(self, features: np.ndarray, layouts: np.ndarray) -> list[np.ndarray]:
-        """Each view's cosine distance from an image's features to their `neighbour`-th nearest in its bank."""
-        views = [(unit_length(features), self.bank)]
+    def distances(self, views: Views) -> list[np.ndarray]:
+        """Each view's distance: from an image's features to their `neighbour`-th nearest in its bank (cosine), and
+        its detector logit's above the validation digits' median."""
+        banked = [(unit_length(views.features), self.bank)]
         if self.projection is not None:
-            views.append((projected(layouts, self.projection), self.layout_bank))
-        return [1 - np.partition(found @ bank.T, -self.neighbour, axis=1)[:, -self.neighbour] for found, bank in views]
+            banked.append((projected(views.layouts, self.projection), self.layout_bank))
+        found = [1 - np.partition(seen @ bank.T, -self.neighbour, axis=1)[:, -self.neighbour] for seen, bank in banked]
+        if self.detector_median is not None:
+            found.append(np.maximum(views.doubts - self.detector_median, 0))
+        return found
 
-    def scores(self, features: np.ndarray, layouts: np.ndarray) -> np.ndarray:
+    def scores(self, views: Views) -> np.ndarray:
         """Each image's novelty: its views' distances, each divided by its scale, added."""
-        return added(self.distances(features, layouts), self.scales)
+        return added(self.distances(views), self.scales)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the check to `path` as plain arrays, atomically."""
         banks = dict(bank=self.bank, layout_bank=self.layout_bank, projection=self.projection)
+        detector = {} if self.detector_median is None else {"detector_median": self.detector_median}
         with atomic_path(path) as temporary, open(temporary, "wb") as file:
             np.savez(
                 file,
                 neighbour=self.neighbour,
                 threshold=self.threshold,
                 scales=self.scales,
+                **detector,
                 **{name: bank.astype(np.float16) for name, bank in banks.items() if bank is not None},
             )
         return Path(path)
@@ -97,6 +113,8 @@ class NoveltyCheck:
                 for name in ("layout_bank", "projection", "scales")
                 if name in saved.files
             }
+            if "detector_median" in saved.files:
+                views["detector_median"] = float(saved["detector_median"])
             return cls(saved["bank"].astype(np.float32), int(saved["neighbour"]), float(saved["threshold"]), **views)
 
 
@@ -115,26 +133,44 @@ def unit_length(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), np.finfo(np.float32).tiny)
 
 
+@dataclass
+class Views:
+    """What the check looks at in a batch of images: the classifier's features before its last layer, its
+    next-to-last pooling map (flattened) and the detector's logits."""
+
+    features: np.ndarray
+    layouts: np.ndarray
+    doubts: np.ndarray
+
+
+@functools.cache
+def detector() -> keras.Model:
+    """The shipped detector (safe mode: loading runs no code from the file); loaded once."""
+    return keras.saving.load_model(DETECTOR, compile=False, safe_mode=True)
+
+
 @functools.lru_cache(maxsize=4)
 def with_features(model: keras.Model) -> keras.Model:
     """A model giving the features `model` computes before its last Dense layer (its Flatten's output), its
-    next-to-last pooling layer's map (flattened) and its probabilities; made once a model, since each new one traces
-    its predict function again."""
+    next-to-last pooling layer's map (flattened), the detector's logit and the probabilities; made once a model,
+    since each new one traces its predict function again."""
     flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
     layout = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)][-2]
-    return keras.Model(
-        model.inputs, [flatten.output, keras.layers.Flatten(name="layout")(layout.output), model.outputs[0]]
-    )
+    maps = keras.layers.Flatten(name="layout")(layout.output)
+    return keras.Model(model.inputs, [flatten.output, maps, detector()(model.inputs[0]), model.outputs[0]])
 
 
-def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The features, layouts and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model (up to
-    one batch through `predict_on_batch`, as model.predict_probabilities does)."""
+def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[Views, np.ndarray]:
+    """The views and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model (up to one batch
+    through `predict_on_batch`, as model.predict_probabilities does)."""
     if len(images) <= INFERENCE_BATCH and backend.predicts_on_batch_correctly(both):
         outputs = both.predict_on_batch(images)
     else:
         outputs = both.predict(images, batch_size=INFERENCE_BATCH, verbose=0)
-    return tuple(np.asarray(keras.ops.convert_to_numpy(output), dtype=np.float32) for output in outputs)
+    features, layouts, doubts, probabilities = (
+        np.asarray(keras.ops.convert_to_numpy(output), dtype=np.float32) for output in outputs
+    )
+    return Views(features, layouts, doubts[:, 0]), probabilities
 
 
 @dataclass
@@ -150,8 +186,8 @@ class DigitReader:
 
     def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The probabilities (N, 10) and novelty scores (N,) of (N, 28, 28, 1) images."""
-        found, layouts, probabilities = features_and_probabilities(self.both, images)
-        return probabilities, self.check.scores(found, layouts)
+        views, probabilities = features_and_probabilities(self.both, images)
+        return probabilities, self.check.scores(views)
 
 
 def fit_novelty(
@@ -166,11 +202,19 @@ def fit_novelty(
     view's scale and the threshold set on `threshold_images` (validation digits, none in the bank)."""
     chosen = np.random.default_rng(seed).permutation(len(bank_images))[:bank_size]
     both = with_features(model)  # one model for both passes
-    found, layouts, _ = features_and_probabilities(both, bank_images[chosen])
-    projection = main_directions(unit_length(layouts), LAYOUT_SIZE)
-    check = NoveltyCheck(unit_length(found), neighbour, np.inf, projected(layouts, projection), projection)
-    distances = check.distances(*features_and_probabilities(both, threshold_images)[:2])
-    check.scales = np.array([np.quantile(distance, VIEW_SCALE) for distance in distances], np.float32)
+    banked, _ = features_and_probabilities(both, bank_images[chosen])
+    projection = main_directions(unit_length(banked.layouts), LAYOUT_SIZE)
+    layout_bank = projected(banked.layouts, projection)
+    views, _ = features_and_probabilities(both, threshold_images)
+    median = float(np.median(views.doubts))
+    check = NoveltyCheck(unit_length(banked.features), neighbour, np.inf, layout_bank, projection)
+    check.detector_median = median
+    distances = check.distances(views)
+    weights = [1, 1, DETECTOR_WEIGHT]
+    check.scales = np.array(
+        [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in zip(distances, weights, strict=True)],
+        np.float32,
+    )
     check.threshold = float(np.quantile(added(distances, check.scales), 1 - VALIDATION_REFUSED))
     return check
 

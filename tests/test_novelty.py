@@ -11,10 +11,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mnist_cnn.cli import main
 from mnist_cnn.novelty import (
+    DETECTOR_WEIGHT,
     VALIDATION_REFUSED,
     VIEW_SCALE,
     DigitReader,
     NoveltyCheck,
+    Views,
     features_and_probabilities,
     fit_novelty,
     main_directions,
@@ -35,7 +37,8 @@ def test_a_trained_run_keeps_its_check_beside_its_model_and_it_is_read_back(trai
     np.testing.assert_allclose(check.bank, trained_run.novelty.bank, atol=1e-3)  # kept as float16
     np.testing.assert_allclose(check.layout_bank, trained_run.novelty.layout_bank, atol=1e-3)
     with np.load(saved, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
-        assert set(arrays.files) == {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold"}
+        expected = {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold", "detector_median"}
+        assert set(arrays.files) == expected
 
 
 def test_a_check_saved_before_the_layout_view_still_scores_with_the_features_alone(reading_model, tmp_path):
@@ -45,17 +48,28 @@ def test_a_check_saved_before_the_layout_view_still_scores_with_the_features_alo
     features = np.random.default_rng(0).random((5, 64), np.float32)
     similarities = features / np.linalg.norm(features, axis=1, keepdims=True) @ NoveltyCheck.load(older).bank.T
     features_alone = 1 - np.sort(similarities, axis=1)[:, -check.neighbour]
-    scores = NoveltyCheck.load(older).scores(features, np.random.default_rng(1).random((5, 3136), np.float32))
-    np.testing.assert_allclose(scores, features_alone, rtol=1e-5)
+    views = Views(features, np.random.default_rng(1).random((5, 3136), np.float32), np.full(5, 50, np.float32))
+    np.testing.assert_allclose(NoveltyCheck.load(older).scores(views), features_alone, rtol=1e-5)
+
+
+def test_a_check_saved_before_the_detector_still_scores_with_its_two_views(reading_model, tmp_path):
+    check = NoveltyCheck.load(novelty_path(READING_MODEL))
+    older = tmp_path / "older.novelty.npz"
+    arrays = dict(bank=check.bank, layout_bank=check.layout_bank, projection=check.projection)
+    np.savez(older, neighbour=check.neighbour, threshold=0.2, scales=check.scales[:2], **arrays)
+    views = features_and_probabilities(with_features(reading_model), np.random.default_rng(0).random((5, 28, 28, 1)))[0]
+    first_two = zip(check.distances(views)[:2], check.scales[:2], strict=True)
+    two_views = sum(distance / scale for distance, scale in first_two)
+    np.testing.assert_allclose(NoveltyCheck.load(older).scores(views), two_views, rtol=1e-5)
 
 
 def test_each_view_weighs_alike_on_the_digits_it_was_set_on(reading_model, sample_data):
     (images, _), _ = sample_data
     check = fit_novelty(reading_model, images[:1000], images[1000:], neighbour=2, bank_size=1000)
-    distances = check.distances(*features_and_probabilities(with_features(reading_model), images[1000:])[:2])
-    assert len(distances) == 2
-    for distance, scale in zip(distances, check.scales, strict=True):
-        assert np.mean(distance <= scale) == pytest.approx(VIEW_SCALE, abs=0.01)
+    distances = check.distances(features_and_probabilities(with_features(reading_model), images[1000:])[0])
+    assert len(distances) == 3
+    for distance, scale, weight in zip(distances, check.scales, [1, 1, DETECTOR_WEIGHT], strict=True):
+        assert np.mean(distance <= scale * weight) == pytest.approx(VIEW_SCALE, abs=0.01)
 
 
 def test_the_threshold_refuses_the_chosen_share_of_the_digits_it_was_set_on(reading_model, sample_data):
@@ -90,6 +104,15 @@ def test_predict_says_not_a_digit_for_a_letter_and_reads_a_digit_as_before(raw_s
     assert answers[1]["not_a_digit"] and answers[1]["novelty"] > answers[0]["novelty"]
     main(["predict", str(READING_MODEL), str(tmp_path / "k.png")])
     assert "k.png: not a digit (novelty " in capsys.readouterr().out
+
+
+def test_a_blot_of_ink_is_not_a_digit_where_the_features_alone_took_it_for_one(capsys, tmp_path):
+    blot = tmp_path / "blot.png"
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).rectangle([50, 50, 150, 150], fill=0)  # 0.99 of the threshold without the detector
+    image.save(blot)
+    assert main(["predict", str(READING_MODEL), str(blot), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["not_a_digit"]
 
 
 def test_evaluate_says_how_many_test_digits_would_be_taken_for_no_digit(capsys):

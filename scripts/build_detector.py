@@ -1,0 +1,143 @@
+"""Write mnist_cnn/sample/detector.keras: the small network that says how little an image looks like a digit.
+
+It is the third view of the "not a digit" check (mnist_cnn.novelty), apart from the classifier, which it leaves
+unchanged: a network trained as outlier exposure trains (Hendrycks et al., 2019), to tell MNIST's training digits
+from things made to be no digit. Those are made here from training digits and plain shapes alone, none of the kinds
+the benchmark scores (no clothing, letters, stars, smileys, arrows, crosses or scribbles): digits turned a quarter,
+the halves of two different digits joined, two digits laid over each other, filled shapes, outlines and patches of
+noise, each made MNIST-like as `mnist-cnn predict` makes an image. MNIST's validation digits are not used, so that
+they can set each run's threshold. docs/numbers.md says how it was chosen and what it refuses.
+
+    python scripts/build_detector.py --data ../shared/data
+"""
+
+import argparse
+import contextlib
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image, ImageDraw
+
+from mnist_cnn.backend import use_backend
+from mnist_cnn.config import FAST_RECIPE
+from mnist_cnn.data import load_data, split_validation
+from mnist_cnn.errors import ImageError
+from mnist_cnn.mnist_style import image_to_mnist
+from mnist_cnn.novelty import DETECTOR
+
+CANVAS = 112  # shapes are drawn this large, then made MNIST-like as a user's image is
+# Of each kind of thing that is no digit, this many (after the digits that stay digits are left out).
+MADE_FROM_DIGITS, SHAPES, NOISE = 6000, 4000, 3000
+
+
+def turned(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Digits turned a quarter either way, but 0s and 8s, which stay digit-like."""
+    kept = ~np.isin(labels, [0, 8])
+    turns = rng.choice([1, 3], kept.sum())
+    return np.stack([np.rot90(digit, k) for digit, k in zip(digits[kept], turns, strict=True)])
+
+
+def chimeras(first: np.ndarray, second: np.ndarray, same: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One digit's top or left part joined to another digit's bottom or right, where the two differ."""
+    differ = int((~same).sum())
+    cuts, sideways = rng.integers(11, 18, len(same))[:differ], (rng.random(len(same)) < 0.5)[:differ]
+    joined = []
+    for one, other, cut, across in zip(first[~same], second[~same], cuts, sideways, strict=True):
+        joined.append(one.copy())
+        if across:
+            joined[-1][cut:] = other[cut:]
+        else:
+            joined[-1][:, cut:] = other[:, cut:]
+    return np.stack(joined)
+
+
+def overlaid(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two digits laid over each other, the second shifted a few pixels."""
+    shifts = rng.integers(-4, 5, (len(first), 2))
+    pairs = zip(first, second, shifts, strict=True)
+    return np.stack([np.maximum(one, np.roll(other, tuple(shift), (0, 1))) for one, other, shift in pairs])
+
+
+def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A white shape on black: a filled ellipse or polygon, its outline, or a patch of noise."""
+    image = Image.new("L", (CANVAS, CANVAS), 0)
+    draw = ImageDraw.Draw(image)
+    width = int(rng.integers(6, 14))
+    if kind == "noise":
+        noise = np.kron(rng.random((14, 14)), np.ones((8, 8)))
+        return ((noise > rng.uniform(0.4, 0.7)) * 255).astype(np.uint8)
+    fill, outline = (255, None) if kind == "filled" else (None, 255)
+    if rng.random() < 0.5:
+        corners = [*rng.integers(5, 40, 2), *rng.integers(60, CANVAS - 5, 2)]
+        draw.ellipse(corners, fill=fill, outline=outline, width=width)
+    else:
+        points = [tuple(rng.integers(5, CANVAS - 5, 2).tolist()) for _ in range(rng.integers(3, 8))]
+        draw.polygon(points, fill=fill, outline=outline, width=width)
+    return np.asarray(image)
+
+
+def shapes(kind: str, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` shapes of a kind drawn dark on white and made MNIST-like as a user's image is."""
+    made = []
+    while len(made) < count:
+        with contextlib.suppress(ImageError):  # a shape too thin to be found is drawn again
+            made.append(image_to_mnist(1 - shape(kind, rng).astype(np.float32) / 255)[..., 0])
+    return np.stack(made)
+
+
+def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Things that are no digit, made from training digits and plain shapes."""
+    first, second = (rng.permutation(len(digits))[: 2 * MADE_FROM_DIGITS] for _ in range(2))
+    one, other = first[MADE_FROM_DIGITS:], second[MADE_FROM_DIGITS:]
+    made = [
+        turned(digits[first[:MADE_FROM_DIGITS]], labels[first[:MADE_FROM_DIGITS]], rng),
+        chimeras(digits[one], digits[other], labels[one] == labels[other], rng),
+        overlaid(digits[first[:MADE_FROM_DIGITS]], digits[second[:MADE_FROM_DIGITS]], rng),
+        shapes("filled", SHAPES, rng),
+        shapes("outline", SHAPES, rng),
+        shapes("noise", NOISE, rng),
+    ]
+    return np.concatenate(made)
+
+
+def detector() -> keras.Model:
+    """A small convolutional network from a 28x28 image to one logit: above 0, no digit."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.GlobalMaxPooling2D(),
+            layers.Dropout(0.2),
+            layers.Dense(1),
+        ],
+        name="not_a_digit",
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="MNIST, as mnist-cnn train --data")
+    parser.add_argument("--output", type=Path, default=DETECTOR)
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the digits and the things made")
+    arguments = parser.parse_args()
+    use_backend()
+    (images, labels), _ = split_validation(load_data("mnist", arguments.data)[0], FAST_RECIPE.validation_split)
+    rng = np.random.default_rng(7)
+    digits, made = images[..., 0], no_digits(images[..., 0], labels.argmax(axis=1), rng)
+    inputs = np.concatenate([digits, made])[..., np.newaxis].astype(np.float32)
+    targets = np.concatenate([np.zeros(len(digits)), np.ones(len(made))]).astype(np.float32)
+    weights = np.where(targets == 1, len(digits) / len(made), 1).astype(np.float32)  # each side weighs alike
+    keras.utils.set_random_seed(1)
+    network = detector()
+    network.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    network.fit(inputs, targets, sample_weight=weights, batch_size=128, epochs=arguments.epochs, verbose=2)
+    shipped = detector()  # an uncompiled copy: no optimizer's state in the file
+    shipped.set_weights(network.get_weights())
+    shipped.save(arguments.output)
+    print(arguments.output, f"{len(digits):,} digits, {len(made):,} things made to be no digit")
