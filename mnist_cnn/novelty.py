@@ -7,17 +7,17 @@ so a letter or a smiley gets one digit, often at over 90%. The features the netw
 close to some training digit's, a letter's farther. Three views are looked at: the 64 features before the last layer
 (what the digit is); the map of the next-to-last pooling layer, where in the image each kind of stroke lies,
 projected onto its LAYOUT_SIZE main directions (a digit turned on its side has a digit's strokes, in no digit's
-places); and the detector, a small network shipped with the package and trained apart from the classifier to tell
-training digits from things made to be no digit (scripts/build_detector.py). In the first two, the distance is the
-cosine distance from an image's features to their NOVELTY_NEIGHBOUR-th nearest among a bank of training digits'; in
-the third, how far its logit lies above the validation digits' median. Each is divided by what VIEW_SCALE of the
-validation digits stay under (the detector's then weighed by DETECTOR_WEIGHT); the score is the three added, and
-above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) the image is not a digit.
-docs/numbers.md says how the method was chosen, and what it refuses.
+places); and the detector, a small network whose weights are shipped with the package, trained apart from the
+classifier to tell training digits from things made to be no digit (scripts/build_detector.py). In the first two,
+the distance is the cosine distance from an image's features to their NOVELTY_NEIGHBOUR-th nearest among a bank of
+training digits'; in the third, how far its logit lies above the validation digits' median. Each is divided by what
+VIEW_SCALE of the validation digits stay under (the detector's then weighed by DETECTOR_WEIGHT); the score is the
+three added, and above the threshold (set so that VALIDATION_REFUSED of the validation digits are refused) the image
+is not a digit. docs/numbers.md says how the method was chosen, and what it refuses.
 
 The banks and threshold are kept beside the model (`model.novelty.npz`, plain arrays: nothing to unpickle); the
-classifier is unchanged, and the detector loads in Keras' safe mode. A model without them is judged against the
-package's shipped sample of training digits.
+classifier is unchanged, and the detector's weights are plain arrays too, set into a network built here. A model
+without them is judged against the package's shipped sample of training digits.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ SAMPLE_BANK_SIZE = 1500
 SAMPLE_NEIGHBOUR = 2
 SUFFIX = ".novelty.npz"
 # The detector, and how much its view weighs against the other two (chosen on validation digits: docs/numbers.md).
-DETECTOR = Path(__file__).parent / "sample" / "detector.keras"
+DETECTOR = Path(__file__).parent / "sample" / "detector.npz"
 DETECTOR_WEIGHT = 0.5
 
 
@@ -143,10 +143,41 @@ class Views:
     doubts: np.ndarray
 
 
+def detector_network() -> keras.Model:
+    """The detector's network, untrained: a small convolutional network from a 28x28 image to one logit (above 0, no
+    digit)."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.GlobalMaxPooling2D(),
+            layers.Dropout(0.2),
+            layers.Dense(1),
+        ],
+        name="not_a_digit",
+    )
+
+
 @functools.cache
 def detector() -> keras.Model:
-    """The shipped detector (safe mode: loading runs no code from the file); loaded once."""
-    return keras.saving.load_model(DETECTOR, compile=False, safe_mode=True)
+    """The shipped detector: its network with the weights kept as plain arrays (any Keras 3 reads them; nothing to
+    unpickle); made once."""
+    network = detector_network()
+    with np.load(DETECTOR, allow_pickle=False) as weights:
+        network.set_weights([weights[f"weight_{index}"] for index in range(len(weights.files))])
+    return network
+
+
+def save_detector(network: keras.Model, path: str | os.PathLike = DETECTOR) -> Path:
+    """Write a trained detector's weights to `path` as plain arrays, atomically."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        np.savez(file, **{f"weight_{index}": weight for index, weight in enumerate(network.get_weights())})
+    return Path(path)
 
 
 @functools.lru_cache(maxsize=4)
@@ -211,10 +242,9 @@ def fit_novelty(
     check.detector_median = median
     distances = check.distances(views)
     weights = [1, 1, DETECTOR_WEIGHT]
-    check.scales = np.array(
-        [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in zip(distances, weights, strict=True)],
-        np.float32,
-    )
+    scales = [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in zip(distances, weights, strict=True)]
+    # A view in which (too few) validation digits all lie at 0 says nothing: it is left out, not divided by 0.
+    check.scales = np.array([scale if scale > 0 else np.inf for scale in scales], np.float32)
     check.threshold = float(np.quantile(added(distances, check.scales), 1 - VALIDATION_REFUSED))
     return check
 

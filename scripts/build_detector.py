@@ -1,4 +1,5 @@
-"""Write mnist_cnn/sample/detector.keras: the small network that says how little an image looks like a digit.
+"""Write mnist_cnn/sample/detector.npz: the weights of the small network that says how little an image looks like a
+digit.
 
 It is the third view of the "not a digit" check (mnist_cnn.novelty), apart from the classifier, which it leaves
 unchanged: a network trained as outlier exposure trains (Hendrycks et al., 2019), to tell MNIST's training digits
@@ -24,7 +25,7 @@ from mnist_cnn.config import FAST_RECIPE
 from mnist_cnn.data import load_data, split_validation
 from mnist_cnn.errors import ImageError
 from mnist_cnn.mnist_style import image_to_mnist
-from mnist_cnn.novelty import DETECTOR
+from mnist_cnn.novelty import DETECTOR, detector_network, save_detector
 
 CANVAS = 112  # shapes are drawn this large, then made MNIST-like as a user's image is
 # Of each kind of thing that is no digit, this many (after the digits that stay digits are left out).
@@ -101,25 +102,6 @@ def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     return np.concatenate(made)
 
 
-def detector() -> keras.Model:
-    """A small convolutional network from a 28x28 image to one logit: above 0, no digit."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(32, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.GlobalMaxPooling2D(),
-            layers.Dropout(0.2),
-            layers.Dense(1),
-        ],
-        name="not_a_digit",
-    )
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="MNIST, as mnist-cnn train --data")
@@ -134,10 +116,7 @@ if __name__ == "__main__":
     targets = np.concatenate([np.zeros(len(digits)), np.ones(len(made))]).astype(np.float32)
     weights = np.where(targets == 1, len(digits) / len(made), 1).astype(np.float32)  # each side weighs alike
     keras.utils.set_random_seed(1)
-    network = detector()
+    network = detector_network()
     network.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     network.fit(inputs, targets, sample_weight=weights, batch_size=128, epochs=arguments.epochs, verbose=2)
-    shipped = detector()  # an uncompiled copy: no optimizer's state in the file
-    shipped.set_weights(network.get_weights())
-    shipped.save(arguments.output)
-    print(arguments.output, f"{len(digits):,} digits, {len(made):,} things made to be no digit")
+    print(save_detector(network, arguments.output), f"{len(digits):,} digits, {len(made):,} things made to be no digit")
