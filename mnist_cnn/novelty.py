@@ -57,6 +57,8 @@ SUFFIX = ".novelty.npz"
 # The detector, and how much its view weighs against the other two (chosen on validation digits: docs/numbers.md).
 DETECTOR = Path(__file__).parent / "sample" / "detector.npz"
 DETECTOR_WEIGHT = 0.5
+# What each view weighs in the novelty: the features, the layout and the detector.
+VIEW_WEIGHTS = (1, 1, DETECTOR_WEIGHT)
 
 
 @dataclass
@@ -237,12 +239,11 @@ def fit_novelty(
     projection = main_directions(unit_length(banked.layouts), LAYOUT_SIZE)
     layout_bank = projected(banked.layouts, projection)
     views, _ = features_and_probabilities(both, threshold_images)
-    median = float(np.median(views.doubts))
-    check = NoveltyCheck(unit_length(banked.features), neighbour, np.inf, layout_bank, projection)
-    check.detector_median = median
+    features, median = unit_length(banked.features), float(np.median(views.doubts))
+    check = NoveltyCheck(features, neighbour, np.inf, layout_bank, projection, detector_median=median)
     distances = check.distances(views)
-    weights = [1, 1, DETECTOR_WEIGHT]
-    scales = [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in zip(distances, weights, strict=True)]
+    weighed = zip(distances, VIEW_WEIGHTS, strict=True)
+    scales = [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in weighed]
     # A view in which (too few) validation digits all lie at 0 says nothing: it is left out, not divided by 0.
     check.scales = np.array([scale if scale > 0 else np.inf for scale in scales], np.float32)
     check.threshold = float(np.quantile(added(distances, check.scales), 1 - VALIDATION_REFUSED))

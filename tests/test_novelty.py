@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mnist_cnn.cli import main
 from mnist_cnn.novelty import (
-    DETECTOR_WEIGHT,
     VALIDATION_REFUSED,
     VIEW_SCALE,
+    VIEW_WEIGHTS,
     DigitReader,
     NoveltyCheck,
     Views,
@@ -68,7 +68,7 @@ def test_each_view_weighs_alike_on_the_digits_it_was_set_on(reading_model, sampl
     check = fit_novelty(reading_model, images[:1000], images[1000:], neighbour=2, bank_size=1000)
     distances = check.distances(features_and_probabilities(with_features(reading_model), images[1000:])[0])
     assert len(distances) == 3
-    for distance, scale, weight in zip(distances, check.scales, [1, 1, DETECTOR_WEIGHT], strict=True):
+    for distance, scale, weight in zip(distances, check.scales, VIEW_WEIGHTS, strict=True):
         assert np.mean(distance <= scale * weight) == pytest.approx(VIEW_SCALE, abs=0.01)
 
 
