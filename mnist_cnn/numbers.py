@@ -32,8 +32,11 @@ SPLIT_ASPECT = 1.0
 # No piece is wider than this share of its height: wider than all but one in a hundred of MNIST's digits.
 WIDEST_PIECE = 1.45
 # A group alone in its image is cut only where its pieces are this much likelier (in the log) than the whole, so
-# that an image of one digit reads as one digit.
+# that an image of one digit reads as one digit ...
 LONE_DIGIT = 0.5
+# ... or, where it is no wider than WIDEST_PIECE (as wide as one digit can be), this much likelier, each piece's
+# novelty under this share of the threshold: a shape that is no digit is not cut into pieces that barely pass.
+LONE_NARROW, NARROW_PIECE_NOVELTY = 1.5, 0.5
 # Pieces are read from the group shrunk to at most this many pixels high (a photo's digit can be 1,000 high).
 PIECE_HEIGHT = 84
 # The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
@@ -201,9 +204,15 @@ def chosen_digits(
     readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float, lone: bool = False
 ) -> list[WrittenDigit]:
     """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
-    cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less."""
+    cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less (LONE_NARROW,
+    each piece's novelty under NARROW_PIECE_NOVELTY of the threshold, where it is no wider than WIDEST_PIECE)."""
     costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
-    costs[0] -= LONE_DIGIT if lone else 0
+    narrow = lone and readings.aspect <= WIDEST_PIECE
+    if lone:
+        costs[0] -= LONE_NARROW if narrow else LONE_DIGIT
+    chosen = best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
+    if narrow and novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold:
+        chosen = [0]
     box = readings.box
     return [
         WrittenDigit(
@@ -212,7 +221,7 @@ def chosen_digits(
             probabilities[index],
             float(novelty[index]),
         )
-        for index in best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
+        for index in chosen
     ]
 
 
@@ -229,9 +238,8 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
     """The digits of several images' readings: every group read whole; a shape alone in its image that is no digit
     and wider than high, or wider than any, read as the digits its columns make (digits_apart); then each group cut
-    where it may be several digits (a group alone in its image, only where it is no digit as a whole and wider than
-    any one digit), the model run once over all wholes, once over the digits apart where there are any, and once over
-    all pieces."""
+    where it may be several digits (a group alone in its image, only where it is no digit as a whole), the model run
+    once over all wholes, once over the digits apart where there are any, and once over all pieces."""
     threshold = reader.check.threshold
     first = [readings for number in numbers for readings in number]
     read_whole = dict(zip(map(id, first), read_all(reader, first), strict=True))
@@ -244,7 +252,7 @@ def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[lis
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
     wholes = [read_whole[id(readings)] for readings, _ in groups]
     for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
-        if readings.may_be_several() and (not lone or (novelty[0] > threshold and readings.aspect > WIDEST_PIECE)):
+        if readings.may_be_several() and (not lone or novelty[0] > threshold):
             readings.add_pieces()
     cut = [readings for readings, _ in groups if len(readings.spans) > 1]
     answers = dict(zip(map(id, cut), read_all(reader, cut), strict=True))

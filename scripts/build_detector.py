@@ -5,9 +5,10 @@ It is the third view of the "not a digit" check (mnist_cnn.novelty), apart from 
 unchanged: a network trained as outlier exposure trains (Hendrycks et al., 2019), to tell MNIST's training digits
 from things made to be no digit. Those are made here from training digits and plain shapes alone, none of the kinds
 the benchmark scores (no clothing, letters, stars, smileys, arrows, crosses or scribbles): digits turned a quarter,
-the halves of two different digits joined, two digits laid over each other, filled shapes, outlines and patches of
-noise, each made MNIST-like as `mnist-cnn predict` makes an image. MNIST's validation digits are not used, so that
-they can set each run's threshold. docs/numbers.md says how it was chosen and what it refuses.
+mirrored or upside down, the halves of two different digits joined, two digits laid over each other or written
+touching, filled shapes, outlines and patches of noise, each made MNIST-like as `mnist-cnn predict` makes an image.
+MNIST's validation digits are not used, so that they can set each run's threshold. docs/numbers.md says how it was
+chosen and what it refuses.
 
     python scripts/build_detector.py --data ../shared/data
 """
@@ -24,12 +25,14 @@ from mnist_cnn.backend import use_backend
 from mnist_cnn.config import FAST_RECIPE
 from mnist_cnn.data import load_data, split_validation
 from mnist_cnn.errors import ImageError
-from mnist_cnn.mnist_style import image_to_mnist
+from mnist_cnn.mnist_style import digit_to_mnist, image_to_mnist, ink_and_strokes, ink_box
 from mnist_cnn.novelty import DETECTOR, detector_network, save_detector
 
 CANVAS = 112  # shapes are drawn this large, then made MNIST-like as a user's image is
 # Of each kind of thing that is no digit, this many (after the digits that stay digits are left out).
 MADE_FROM_DIGITS, SHAPES, NOISE = 6000, 4000, 3000
+# Two digits touching: each scaled by SCALES, overlapping by up to OVERLAP pixels, its foot up to SHIFT off the line.
+SCALES, OVERLAP, SHIFT, MARGIN = (0.8, 1.2), 3, 3, 4
 
 
 def turned(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -37,6 +40,12 @@ def turned(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
     kept = ~np.isin(labels, [0, 8])
     turns = rng.choice([1, 3], kept.sum())
     return np.stack([np.rot90(digit, k) for digit, k in zip(digits[kept], turns, strict=True)])
+
+
+def flipped(digits: np.ndarray, labels: np.ndarray, kept: list[int], turn: bool) -> np.ndarray:
+    """Digits of the `kept` labels mirrored, or turned upside down (`turn`): most are then no digit."""
+    chosen = digits[np.isin(labels, kept)]
+    return np.rot90(chosen, 2, (1, 2)) if turn else chosen[:, :, ::-1]
 
 
 def chimeras(first: np.ndarray, second: np.ndarray, same: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -58,6 +67,27 @@ def overlaid(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) ->
     shifts = rng.integers(-4, 5, (len(first), 2))
     pairs = zip(first, second, shifts, strict=True)
     return np.stack([np.maximum(one, np.roll(other, tuple(shift), (0, 1))) for one, other, shift in pairs])
+
+
+def touching(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two digits written on one line as the benchmark writes a touching pair: touching or overlapping by up to
+    OVERLAP pixels (a third of the narrower at most), each scaled by SCALES, its foot up to SHIFT pixels off the line,
+    drawn 4 times as large and made MNIST-like."""
+    inks = []
+    for digit in (first, second):
+        ink = digit[ink_box(digit)]
+        height = max(1, round(rng.uniform(*SCALES) * ink.shape[0]))
+        size = (max(1, round(ink.shape[1] * height / ink.shape[0])), height)
+        inks.append(np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR)))
+    gap = max(int(rng.integers(-OVERLAP, 1)), -(min(ink.shape[1] for ink in inks) // 3))
+    line = MARGIN + SHIFT + max(ink.shape[0] for ink in inks)
+    canvas = np.zeros((line + SHIFT + MARGIN, 2 * MARGIN + inks[0].shape[1] + gap + inks[1].shape[1]), np.float32)
+    lefts = (MARGIN, MARGIN + inks[0].shape[1] + gap)
+    for ink, left, shift in zip(inks, lefts, rng.integers(-SHIFT, SHIFT + 1, 2), strict=True):
+        place = canvas[line + shift - ink.shape[0] : line + shift, left : left + ink.shape[1]]
+        np.maximum(place, ink, out=place)
+    large = Image.fromarray(canvas).resize((4 * canvas.shape[1], 4 * canvas.shape[0]), Image.Resampling.BILINEAR)
+    return digit_to_mnist(*ink_and_strokes(1 - np.clip(np.asarray(large), 0, 1)))[..., 0]  # one shape: no note
 
 
 def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -95,6 +125,9 @@ def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
         turned(digits[first[:MADE_FROM_DIGITS]], labels[first[:MADE_FROM_DIGITS]], rng),
         chimeras(digits[one], digits[other], labels[one] == labels[other], rng),
         overlaid(digits[first[:MADE_FROM_DIGITS]], digits[second[:MADE_FROM_DIGITS]], rng),
+        flipped(digits[first[:MADE_FROM_DIGITS]], labels[first[:MADE_FROM_DIGITS]], [2, 3, 4, 5, 6, 7, 9], False),
+        flipped(digits[second[:MADE_FROM_DIGITS]], labels[second[:MADE_FROM_DIGITS]], [2, 3, 4, 5, 7], True),
+        np.stack([touching(digits[a], digits[b], rng) for a, b in zip(one, second[:MADE_FROM_DIGITS], strict=True)]),
         shapes("filled", SHAPES, rng),
         shapes("outline", SHAPES, rng),
         shapes("noise", NOISE, rng),
@@ -106,7 +139,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="MNIST, as mnist-cnn train --data")
     parser.add_argument("--output", type=Path, default=DETECTOR)
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the digits and the things made")
+    parser.add_argument("--epochs", type=int, default=5, help="passes over the digits and the things made")
     arguments = parser.parse_args()
     use_backend()
     (images, labels), _ = split_validation(load_data("mnist", arguments.data)[0], FAST_RECIPE.validation_split)

@@ -151,6 +151,33 @@ def test_digits_overlapping_in_their_columns_are_read_apart(kind, reading_model,
     assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in OVERLAPPING]
 
 
+# 39, 79, 90 and 80: pairs of the sample's test digits that, written overlapping, make one shape no wider than a digit
+TOUCHING_ALONE = [[72, 73], [80, 81], [144, 145], [88, 89]]
+
+
+@pytest.mark.parametrize("kind", ["scan with margin", "pencil"])
+def test_two_digits_written_touching_alone_in_an_image_are_read_apart(kind, reading_model, check, raw_sample, tmp_path):
+    images, labels = raw_sample[1]
+    pairs = [on_one_line(images[chosen], gap=-2) for chosen in TOUCHING_ALONE]
+    predictions = predict_files(reading_model, render_kind(kind, pairs, tmp_path), check=check)
+    assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in TOUCHING_ALONE]
+
+
+# Sample test digits (not 0s, 1s or 8s) that, turned a quarter, are read as two digits ("06", "01") where each piece
+# need only pass the threshold.
+TURNED = [37, 152, 630]
+
+
+@pytest.mark.parametrize("kind", ["scan with margin", "pencil"])
+def test_a_turned_digit_alone_is_refused_not_cut_into_digits_that_barely_pass(
+    kind, reading_model, check, raw_sample, tmp_path
+):
+    images, labels = raw_sample[1]
+    turned = np.rot90(images[~np.isin(labels, [0, 1, 8])][TURNED], 1, (1, 2))
+    predictions = predict_files(reading_model, render_kind(kind, turned, tmp_path), check=check)
+    assert [p.not_a_digit for p in predictions] == [True] * len(TURNED)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_things_that_are_not_digits_score_far_above_digits(kind, reading_model, check, raw_sample, tmp_path):
     """Letters, doodles and clothes lie far from the training digits on every kind of file. Where the threshold
