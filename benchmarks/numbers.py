@@ -25,12 +25,13 @@ from mnist_cnn.predict import predict_files
 KINDS = digit_kinds()
 LOOK_ALIKES = "OoIliSsZzBbGgq"  # letters left out: digits' look-alikes (0, 1, 5, 2, 8, 6, 9)
 LETTERS = [letter for letter in string.ascii_letters if letter not in LOOK_ALIKES]
-# Debian's printed fonts, and its handwriting ones (fonts-breip, -femkeklaver, -sjfonts), each in its folder.
-FONT_GROUPS, FONTS = (("dejavu", "liberation"), ("breip", "femkeklaver", "sjfonts")), Path("/usr/share/fonts/truetype")
+# Debian's printed fonts (DejaVu alone: Liberation's come with Chromium on some machines, and would change the letters
+# drawn), and its handwriting ones (fonts-breip, -femkeklaver, -sjfonts), each in its folder.
+FONT_GROUPS, FONTS = (("dejavu",), ("breip", "femkeklaver", "sjfonts")), Path("/usr/share/fonts/truetype")
 FONT_FILES = [sorted(path for path in FONTS.glob("*/*.ttf") if path.parent.name in group) for group in FONT_GROUPS]
 # Gaps between digits' ink in pixels at MNIST's scale (a digit 20 high): spaced, written close (every other number),
-# touching pairs; each digit scaled by SCALES, its foot up to SHIFT pixels off the line.
-SPACED, CLOSE, TOUCHING, SCALES, SHIFT = (1, 8), (-3, 8), (-3, 0), (0.8, 1.2), KINDS.SHIFT
+# touching pairs (digit_kinds: each digit scaled by SCALES, its foot up to SHIFT pixels off the line).
+SPACED, CLOSE, TOUCHING, SCALES, SHIFT = (1, 8), (-3, 8), KINDS.TOUCHING, KINDS.SCALES, KINDS.SHIFT
 NOT_DIGITS = ("Fashion-MNIST", "letters, printed fonts", "letters, handwriting fonts", "doodles")
 READ, REFUSED = ("whole", "arrays", "refused"), ("refused", "no_digit")
 READ_RIGHT = "numbers read right / wrong"  # of the numbers read whole, and of the others, the share refused

@@ -15,6 +15,7 @@ chosen and what it refuses.
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 
 import keras
@@ -28,11 +29,12 @@ from mnist_cnn.errors import ImageError
 from mnist_cnn.mnist_style import digit_to_mnist, image_to_mnist, ink_and_strokes, ink_box
 from mnist_cnn.novelty import DETECTOR, detector_network, save_detector
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # how the benchmark writes a number
+from digit_kinds import MARGIN, SCALES, SHIFT, TOUCHING  # noqa: E402
+
 CANVAS = 112  # shapes are drawn this large, then made MNIST-like as a user's image is
 # Of each kind of thing that is no digit, this many (after the digits that stay digits are left out).
 MADE_FROM_DIGITS, SHAPES, NOISE = 6000, 4000, 3000
-# Two digits touching: each scaled by SCALES, overlapping by up to OVERLAP pixels, its foot up to SHIFT off the line.
-SCALES, OVERLAP, SHIFT, MARGIN = (0.8, 1.2), 3, 3, 4
 
 
 def turned(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -70,16 +72,16 @@ def overlaid(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) ->
 
 
 def touching(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two digits written on one line as the benchmark writes a touching pair: touching or overlapping by up to
-    OVERLAP pixels (a third of the narrower at most), each scaled by SCALES, its foot up to SHIFT pixels off the line,
-    drawn 4 times as large and made MNIST-like."""
+    """Two digits written on one line as the benchmark writes a touching pair (tests/digit_kinds.py's compose, with
+    its SCALES, TOUCHING, SHIFT and MARGIN), drawn 4 times as large and made MNIST-like. Not compose itself: trained
+    on its pairs (bicubic), the detector refused more MNIST test digits and fewer clothes (docs/numbers.md)."""
     inks = []
     for digit in (first, second):
         ink = digit[ink_box(digit)]
         height = max(1, round(rng.uniform(*SCALES) * ink.shape[0]))
         size = (max(1, round(ink.shape[1] * height / ink.shape[0])), height)
         inks.append(np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR)))
-    gap = max(int(rng.integers(-OVERLAP, 1)), -(min(ink.shape[1] for ink in inks) // 3))
+    gap = max(int(rng.integers(TOUCHING[0], TOUCHING[1] + 1)), -(min(ink.shape[1] for ink in inks) // 3))
     line = MARGIN + SHIFT + max(ink.shape[0] for ink in inks)
     canvas = np.zeros((line + SHIFT + MARGIN, 2 * MARGIN + inks[0].shape[1] + gap + inks[1].shape[1]), np.float32)
     lefts = (MARGIN, MARGIN + inks[0].shape[1] + gap)

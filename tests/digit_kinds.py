@@ -488,6 +488,9 @@ def sklearn_as_mnist(digit: np.ndarray) -> np.ndarray:
 DOODLES = ("star", "smiley", "arrow", "cross", "scribble")
 # A number's digits' feet lie up to this many pixels off the line; the line has this much margin around it.
 SHIFT, MARGIN = 3, 4
+# Each digit of a number is scaled by a factor in SCALES; a touching pair's gap (in pixels, below 0: overlapping) lies
+# in TOUCHING.
+SCALES, TOUCHING = (0.8, 1.2), (-3, 0)
 
 
 def mnist_like(ink: np.ndarray) -> np.ndarray:
