@@ -123,13 +123,14 @@ def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     """Things that are no digit, made from training digits and plain shapes."""
     first, second = (rng.permutation(len(digits))[: 2 * MADE_FROM_DIGITS] for _ in range(2))
     one, other = first[MADE_FROM_DIGITS:], second[MADE_FROM_DIGITS:]
+    lot, second_lot = first[:MADE_FROM_DIGITS], second[:MADE_FROM_DIGITS]
     made = [
-        turned(digits[first[:MADE_FROM_DIGITS]], labels[first[:MADE_FROM_DIGITS]], rng),
+        turned(digits[lot], labels[lot], rng),
         chimeras(digits[one], digits[other], labels[one] == labels[other], rng),
-        overlaid(digits[first[:MADE_FROM_DIGITS]], digits[second[:MADE_FROM_DIGITS]], rng),
-        flipped(digits[first[:MADE_FROM_DIGITS]], labels[first[:MADE_FROM_DIGITS]], [2, 3, 4, 5, 6, 7, 9], False),
-        flipped(digits[second[:MADE_FROM_DIGITS]], labels[second[:MADE_FROM_DIGITS]], [2, 3, 4, 5, 7], True),
-        np.stack([touching(digits[a], digits[b], rng) for a, b in zip(one, second[:MADE_FROM_DIGITS], strict=True)]),
+        overlaid(digits[lot], digits[second_lot], rng),
+        flipped(digits[lot], labels[lot], [2, 3, 4, 5, 6, 7, 9], False),
+        flipped(digits[second_lot], labels[second_lot], [2, 3, 4, 5, 7], True),
+        np.stack([touching(digits[a], digits[b], rng) for a, b in zip(one, second_lot, strict=True)]),
         shapes("filled", SHAPES, rng),
         shapes("outline", SHAPES, rng),
         shapes("noise", NOISE, rng),
