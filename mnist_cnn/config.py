@@ -304,9 +304,15 @@ class TuneSettings:
     defaults were chosen). Here, beside Config, so that the command line makes their flags without importing Keras."""
 
     learning_rate: float = setting(
-        2e-4,
-        "Adam's learning rate, constant: small, so that the trained weights move only a little",
+        1e-3,
+        "Adam's learning rate, constant (the weights then mixed back towards the trained model's: mix)",
         accepted=Range(0, MAX_LEARNING_RATE, low_open=True),
+    )
+    mix: float = setting(
+        0.7,
+        "share of the fine-tuned weights kept when training ends, the rest the trained model's (WiSE-FT), so that "
+        "less of MNIST is forgotten; 1: the fine-tuned weights alone",
+        accepted=Range(0, 1, low_open=True),
     )
     epochs: int = setting(10, "passes over your digits, each with its share of MNIST's", accepted=POSITIVE_INT)
     layers: str = setting(

@@ -27,6 +27,7 @@ from mnist_cnn.runs import RunConflictError
 from mnist_cnn.sheet import PAPERS as SHEET_PAPERS
 from mnist_cnn.tune import (
     UserDigits,
+    WeightsMixedBack,
     fine_tune,
     held_out_indices,
     recorded_test_accuracy,
@@ -150,6 +151,21 @@ def test_the_tune_run_trains_at_the_settings_constant_rate_smoothed_and_augmente
     assert (config.learning_rate, config.lr_schedule, config.epochs) == (1e-4, "constant", 3)
     assert (config.label_smoothing, config.max_shift, config.max_rotation) == (0.2, 0.05, 0.02)
     assert (config.validation_split, config.calibrate, config.seed) == (0.25, True, settings.seed)
+
+
+def test_when_training_ends_the_trained_layers_are_mixed_back_towards_the_source_and_frozen_ones_kept():
+    layers = [keras.Input((2,)), keras.layers.Dense(2, name="frozen"), keras.layers.Dense(2, name="tuned")]
+    model = keras.Sequential(layers)
+    model.get_layer("frozen").trainable = False
+    source = {layer.name: [np.zeros_like(weight) for weight in layer.get_weights()] for layer in model.layers}
+    frozen = model.get_layer("frozen").get_weights()
+    for weight in model.get_layer("tuned").weights:
+        weight.assign(np.ones(weight.shape))
+    mixing = WeightsMixedBack(source, mix=0.7)
+    mixing.set_model(model)
+    mixing.on_train_end()
+    assert all(np.allclose(weight, 0.7) for weight in model.get_layer("tuned").get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_layer("frozen").get_weights(), frozen, strict=True))
 
 
 def test_the_test_accuracy_before_comes_from_the_source_runs_results_only_where_it_tested_on_the_same_data(tmp_path):
