@@ -251,10 +251,10 @@ def tuning_config(settings: TuneSettings, validation_split: float, precision: st
 
 
 class WeightsMixedBack(keras.callbacks.Callback):
-    """When training ends, each trainable layer's weights made `mix` the fine-tuned ones and the rest the source
-    model's (`source`: each layer's get_weights, by name); frozen layers are left as they are."""
+    """When training ends, each trainable layer's weights made `mix` the fine-tuned ones and the rest those of the
+    same layer in `source` (the model training started from a copy of); frozen layers are left as they are."""
 
-    def __init__(self, source: dict[str, list[np.ndarray]], mix: float) -> None:
+    def __init__(self, source: keras.Model, mix: float) -> None:
         super().__init__()
         self.source, self.mix = source, mix
 
@@ -262,7 +262,7 @@ class WeightsMixedBack(keras.callbacks.Callback):
         """Mix the weights (a resumed run restores the last epoch's unmixed weights first, so they mix once)."""
         for layer in self.model.layers:
             if layer.trainable and layer.weights:
-                pairs = zip(self.source[layer.name], layer.get_weights(), strict=True)
+                pairs = zip(self.source.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True)
                 layer.set_weights([(1 - self.mix) * old + self.mix * new for old, new in pairs])
 
 
@@ -409,8 +409,7 @@ def fine_tune(
     held_out_before = accuracy(source, *user_held)
     mnist_validation_before = accuracy(source, mnist_validation[0], mnist_validation_labels)
     identity = tuning_identity(model_path, digits, settings)
-    source_weights = {layer.name: layer.get_weights() for layer in source.layers}
-    mixed_back = [WeightsMixedBack(source_weights, settings.mix)] if settings.mix < 1 else []
+    mixed_back = [WeightsMixedBack(source, settings.mix)] if settings.mix < 1 else []
     run = train_and_evaluate(
         config,
         (train, test),

@@ -157,7 +157,8 @@ def test_when_training_ends_the_trained_layers_are_mixed_back_towards_the_source
     layers = [keras.Input((2,)), keras.layers.Dense(2, name="frozen"), keras.layers.Dense(2, name="tuned")]
     model = keras.Sequential(layers)
     model.get_layer("frozen").trainable = False
-    source = {layer.name: [np.zeros_like(weight) for weight in layer.get_weights()] for layer in model.layers}
+    source = keras.models.clone_model(model)
+    source.set_weights([np.zeros_like(weight) for weight in model.get_weights()])
     frozen = model.get_layer("frozen").get_weights()
     for weight in model.get_layer("tuned").weights:
         weight.assign(np.ones(weight.shape))
