@@ -17,12 +17,14 @@ is not a digit. docs/numbers.md says how the method was chosen, and what it refu
 
 The banks and threshold are kept beside the model (`model.novelty.npz`, plain arrays: nothing to unpickle); the
 classifier is unchanged, and the detector's weights are plain arrays too, set into a network built here. A model
-without them is judged against the package's shipped sample of training digits.
+without them, or whose check was fitted with another detector than the package's (its fingerprint is kept in the
+check), is judged against the package's shipped sample of training digits.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -64,9 +66,10 @@ VIEW_WEIGHTS = (1, 1, DETECTOR_WEIGHT)
 @dataclass
 class NoveltyCheck:
     """Banks of training digits' features (unit length) in each view, the neighbour scored, the validation digits'
-    median detector logit, what each view's distance is divided by, and the threshold above which an image is not a
-    digit. A check saved before the layout's view (no `projection`) scores the features alone; one saved before the
-    detector's (no `detector_median`), the first two views."""
+    median detector logit, what each view's distance is divided by, the threshold above which an image is not a
+    digit, and the fingerprint of the detector it was fitted with. A check saved before the layout's view (no
+    `projection`) scores the features alone; one saved before the detector's (no `detector_median`), the first two
+    views."""
 
     bank: np.ndarray
     neighbour: int
@@ -75,6 +78,7 @@ class NoveltyCheck:
     projection: np.ndarray | None = None
     scales: np.ndarray = field(default_factory=lambda: np.ones(1, np.float32))
     detector_median: float | None = None
+    detector_fingerprint: str | None = None
 
     def distances(self, views: Views) -> list[np.ndarray]:
         """Each view's distance: from an image's features to their `neighbour`-th nearest in its bank (cosine), and
@@ -95,6 +99,8 @@ class NoveltyCheck:
         """Write the check to `path` as plain arrays, atomically."""
         banks = dict(bank=self.bank, layout_bank=self.layout_bank, projection=self.projection)
         detector = {} if self.detector_median is None else {"detector_median": self.detector_median}
+        if self.detector_fingerprint is not None:
+            detector["detector_fingerprint"] = np.array(self.detector_fingerprint)
         with atomic_path(path) as temporary, open(temporary, "wb") as file:
             np.savez(
                 file,
@@ -117,6 +123,8 @@ class NoveltyCheck:
             }
             if "detector_median" in saved.files:
                 views["detector_median"] = float(saved["detector_median"])
+            if "detector_fingerprint" in saved.files:
+                views["detector_fingerprint"] = str(saved["detector_fingerprint"])
             return cls(saved["bank"].astype(np.float32), int(saved["neighbour"]), float(saved["threshold"]), **views)
 
 
@@ -173,6 +181,16 @@ def detector() -> keras.Model:
     with np.load(DETECTOR, allow_pickle=False) as weights:
         network.set_weights([weights[f"weight_{index}"] for index in range(len(weights.files))])
     return network
+
+
+@functools.cache
+def detector_fingerprint() -> str:
+    """A short fingerprint of the shipped detector's weights: a check fitted with other weights scores wrongly."""
+    digest = hashlib.sha256()
+    with np.load(DETECTOR, allow_pickle=False) as weights:
+        for index in range(len(weights.files)):
+            digest.update(weights[f"weight_{index}"].tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_detector(network: keras.Model, path: str | os.PathLike = DETECTOR) -> Path:
@@ -240,7 +258,8 @@ def fit_novelty(
     layout_bank = projected(banked.layouts, projection)
     views, _ = features_and_probabilities(both, threshold_images)
     features, median = unit_length(banked.features), float(np.median(views.doubts))
-    check = NoveltyCheck(features, neighbour, np.inf, layout_bank, projection, detector_median=median)
+    fitted = dict(detector_median=median, detector_fingerprint=detector_fingerprint())
+    check = NoveltyCheck(features, neighbour, np.inf, layout_bank, projection, **fitted)
     distances = check.distances(views)
     weighed = zip(distances, VIEW_WEIGHTS, strict=True)
     scales = [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in weighed]
@@ -274,12 +293,21 @@ def novelty_path(model_path: str | os.PathLike) -> Path:
 
 
 def novelty_for(model: keras.Model, model_path: str | os.PathLike | None) -> NoveltyCheck:
-    """The check saved beside the model, or else one made from the shipped sample's training digits (with a note)."""
-    if model_path is not None and novelty_path(model_path).exists():
-        return NoveltyCheck.load(novelty_path(model_path))
-    if model_path is not None:
+    """The check saved beside the model, or else (none there, or one fitted with another detector than the shipped
+    one) one made from the shipped sample's training digits, with a note."""
+    saved = None if model_path is None else novelty_path(model_path)
+    if saved is not None and saved.exists():
+        check = NoveltyCheck.load(saved)
+        # None: saved before fingerprints were kept, so taken as the shipped detector's, as before.
+        if check.detector_fingerprint in (None, detector_fingerprint()):
+            return check
         logger.warning(
-            f"note: no {novelty_path(model_path).name} beside {model_path}: 'not a digit' is judged against the "
+            f"note: {saved.name} was fitted with another detector than this package's: 'not a digit' is judged "
+            "against the shipped sample's digits (train again to fit it anew)"
+        )
+    elif saved is not None:
+        logger.warning(
+            f"note: no {saved.name} beside {model_path}: 'not a digit' is judged against the "
             "shipped sample's digits (a model trained by `mnist-cnn train` has its own)"
         )
     (images, _), _ = load_data("sample")

@@ -17,6 +17,7 @@ from mnist_cnn.novelty import (
     DigitReader,
     NoveltyCheck,
     Views,
+    detector_fingerprint,
     features_and_probabilities,
     fit_novelty,
     main_directions,
@@ -37,7 +38,8 @@ def test_a_trained_run_keeps_its_check_beside_its_model_and_it_is_read_back(trai
     np.testing.assert_allclose(check.bank, trained_run.novelty.bank, atol=1e-3)  # kept as float16
     np.testing.assert_allclose(check.layout_bank, trained_run.novelty.layout_bank, atol=1e-3)
     with np.load(saved, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
-        expected = {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold", "detector_median"}
+        views = {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold", "detector_median"}
+        expected = views | {"detector_fingerprint"}
         assert set(arrays.files) == expected
 
 
@@ -84,6 +86,22 @@ def test_a_model_without_its_check_is_judged_against_the_shipped_sample_saying_s
         check = novelty_for(reading_model, tmp_path / "elsewhere.keras")
     assert "no elsewhere.novelty.npz beside" in caplog.text and "shipped sample" in caplog.text
     assert isinstance(check, NoveltyCheck) and np.isfinite(check.threshold)
+
+
+def test_a_check_fitted_with_another_detector_is_not_trusted_but_judged_against_the_shipped_sample_saying_so(
+    reading_model, tmp_path, caplog
+):
+    check = NoveltyCheck.load(novelty_path(READING_MODEL))
+    assert check.detector_fingerprint == detector_fingerprint()
+    check.detector_fingerprint, check.threshold = "0123456789abcdef", -1.0  # as saved, every image is no digit
+    check.save(novelty_path(tmp_path / "other.keras"))
+    with caplog.at_level(logging.WARNING):
+        judged = novelty_for(reading_model, tmp_path / "other.keras")
+    assert "other.novelty.npz was fitted with another detector" in caplog.text and "shipped sample" in caplog.text
+    assert judged.threshold > 0 and judged.detector_fingerprint == detector_fingerprint()
+    check.detector_fingerprint = None  # saved before fingerprints were kept: taken as the shipped detector's, as before
+    check.save(novelty_path(tmp_path / "older.keras"))
+    assert novelty_for(reading_model, tmp_path / "older.keras").threshold == -1.0
 
 
 def letter(path: Path, text: str) -> Path:
