@@ -258,8 +258,8 @@ def fit_novelty(
     layout_bank = projected(banked.layouts, projection)
     views, _ = features_and_probabilities(both, threshold_images)
     features, median = unit_length(banked.features), float(np.median(views.doubts))
-    fitted = dict(detector_median=median, detector_fingerprint=detector_fingerprint())
-    check = NoveltyCheck(features, neighbour, np.inf, layout_bank, projection, **fitted)
+    check = NoveltyCheck(features, neighbour, np.inf, layout_bank, projection)
+    check.detector_median, check.detector_fingerprint = median, detector_fingerprint()
     distances = check.distances(views)
     weighed = zip(distances, VIEW_WEIGHTS, strict=True)
     scales = [np.quantile(distance, VIEW_SCALE) / weight for distance, weight in weighed]

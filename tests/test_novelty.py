@@ -38,8 +38,8 @@ def test_a_trained_run_keeps_its_check_beside_its_model_and_it_is_read_back(trai
     np.testing.assert_allclose(check.bank, trained_run.novelty.bank, atol=1e-3)  # kept as float16
     np.testing.assert_allclose(check.layout_bank, trained_run.novelty.layout_bank, atol=1e-3)
     with np.load(saved, allow_pickle=False) as arrays:  # plain arrays: nothing to unpickle
-        views = {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold", "detector_median"}
-        expected = views | {"detector_fingerprint"}
+        banks = {"bank", "layout_bank", "projection", "scales", "neighbour", "threshold", "detector_median"}
+        expected = banks | {"detector_fingerprint"}
         assert set(arrays.files) == expected
 
 
