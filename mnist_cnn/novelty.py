@@ -58,7 +58,7 @@ SAMPLE_NEIGHBOUR = 2
 SUFFIX = ".novelty.npz"
 # The detector, and how much its view weighs against the other two (chosen on validation digits: docs/numbers.md).
 DETECTOR = Path(__file__).parent / "sample" / "detector.npz"
-DETECTOR_WEIGHT = 0.5
+DETECTOR_WEIGHT = 1
 # What each view weighs in the novelty: the features, the layout and the detector.
 VIEW_WEIGHTS = (1, 1, DETECTOR_WEIGHT)
 
@@ -185,8 +185,9 @@ def detector() -> keras.Model:
 
 @functools.cache
 def detector_fingerprint() -> str:
-    """A short fingerprint of the shipped detector's weights: a check fitted with other weights scores wrongly."""
-    digest = hashlib.sha256()
+    """A short fingerprint of the shipped detector's weights and of what its view weighs: a check fitted with others
+    scores wrongly."""
+    digest = hashlib.sha256(np.float32(DETECTOR_WEIGHT).tobytes())
     with np.load(DETECTOR, allow_pickle=False) as weights:
         for index in range(len(weights.files)):
             digest.update(weights[f"weight_{index}"].tobytes())
@@ -298,8 +299,8 @@ def novelty_for(model: keras.Model, model_path: str | os.PathLike | None) -> Nov
     saved = None if model_path is None else novelty_path(model_path)
     if saved is not None and saved.exists():
         check = NoveltyCheck.load(saved)
-        # None: saved before fingerprints were kept, so taken as the shipped detector's, as before.
-        if check.detector_fingerprint in (None, detector_fingerprint()):
+        # With no fingerprint, an earlier detector's; saved before the detector, it has no detector view to mis-scale.
+        if check.detector_median is None or check.detector_fingerprint == detector_fingerprint():
             return check
         logger.warning(
             f"note: {saved.name} was fitted with another detector than this package's: 'not a digit' is judged "

@@ -37,6 +37,8 @@ LONE_DIGIT = 0.5
 # ... or, where it is no wider than WIDEST_PIECE (as wide as one digit can be), this much likelier, each piece's
 # novelty under this share of the threshold: a shape that is no digit is not cut into pieces that barely pass.
 LONE_NARROW, NARROW_PIECE_NOVELTY = 1.5, 0.5
+# ... and into at most this many pieces: a blot of ink is not slivers read as 1s.
+NARROW_PIECES = 2
 # Pieces are read from the group shrunk to at most this many pixels high (a photo's digit can be 1,000 high).
 PIECE_HEIGHT = 84
 # The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
@@ -205,13 +207,14 @@ def chosen_digits(
 ) -> list[WrittenDigit]:
     """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
     cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less (LONE_NARROW,
-    each piece's novelty under NARROW_PIECE_NOVELTY of the threshold, where it is no wider than WIDEST_PIECE)."""
+    into at most NARROW_PIECES, each piece's novelty under NARROW_PIECE_NOVELTY of the threshold, else whole, where it
+    is no wider than WIDEST_PIECE)."""
     costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
     narrow = lone and readings.aspect <= WIDEST_PIECE
     if lone:
         costs[0] -= LONE_NARROW if narrow else LONE_DIGIT
     chosen = best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
-    if narrow and novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold:
+    if narrow and (len(chosen) > NARROW_PIECES or novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold):
         chosen = [0]
     box = readings.box
     return [

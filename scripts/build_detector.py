@@ -3,11 +3,12 @@ digit.
 
 It is the third view of the "not a digit" check (mnist_cnn.novelty), apart from the classifier, which it leaves
 unchanged: a network trained as outlier exposure trains (Hendrycks et al., 2019), to tell MNIST's training digits
-from things made to be no digit. Those are made here from training digits and plain shapes alone, none of the kinds
-the benchmark scores (no clothing, letters, stars, smileys, arrows, crosses or scribbles): digits turned a quarter,
-mirrored or upside down, the halves of two different digits joined, two digits laid over each other or written
-touching, filled shapes, outlines and patches of noise, each made MNIST-like as `mnist-cnn predict` makes an image.
-MNIST's validation digits are not used, so that they can set each run's threshold. docs/numbers.md says how it was
+from things made to be no digit. Those are made here from training digits, plain shapes and glyphs, none of the
+kinds the benchmark scores (no clothing, Latin letters, stars, smileys, arrows, crosses or scribbles): digits turned
+a quarter, mirrored or upside down, the halves of two different digits joined, two digits laid over each other or
+written touching, filled shapes, outlines and patches of noise, and Greek, Cyrillic and mathematical glyphs (none
+like a digit or a Latin letter), each made MNIST-like as `mnist-cnn predict` makes an image. MNIST's validation
+digits are not used, so that they can set each run's threshold. docs/numbers.md says how it was
 chosen and what it refuses.
 
     python scripts/build_detector.py --data ../shared/data
@@ -16,11 +17,15 @@ chosen and what it refuses.
 import argparse
 import contextlib
 import sys
+import unicodedata
 from pathlib import Path
 
 import keras
+import matplotlib
 import numpy as np
-from PIL import Image, ImageDraw
+from matplotlib.ft2font import FT2Font
+from PIL import Image, ImageDraw, ImageFont
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from mnist_cnn.backend import use_backend
 from mnist_cnn.config import FAST_RECIPE
@@ -34,7 +39,17 @@ from digit_kinds import MARGIN, SCALES, SHIFT, TOUCHING  # noqa: E402
 
 CANVAS = 112  # shapes are drawn this large, then made MNIST-like as a user's image is
 # Of each kind of thing that is no digit, this many (after the digits that stay digits are left out).
-MADE_FROM_DIGITS, SHAPES, NOISE = 6000, 4000, 3000
+MADE_FROM_DIGITS, SHAPES, NOISE, GLYPHS = 6000, 4000, 3000, 12000
+# Glyphs whose strokes no digit has, in matplotlib's STIX fonts (not DejaVu, the benchmark's printed letters'): none
+# is a Latin letter or looks like one or like a digit, none is or holds a star, arrow, cross or smile (the benchmark's
+# doodles), and those docs/numbers.md names were kept out to judge the detector on glyphs it never saw.
+GREEK = "ΓΔΛΞΠΣΦΨΩαελξπφωϕϖ"
+CYRILLIC = "ГДЖИЙЛПФШЫЯжлфцшщыюяѢ"
+SYMBOLS = (
+    "∆∇∈∉∋∌∎∏∑∝∧∬∮∴∵∷∹∺∻∿≃≅≈≎≏≐≙≚≞≠≡≣≥≧≬≲≴≶≷≸≹≺≻≾⊀⊁⊄⊅⊆⊇⊊⊑⊓⊟⊡⊣⊦⊧⊨⊩⊬⊭⊮⊱⊲⊳⊶⊷⋈⋉⋋⋌⋏⋐⋑⋓⋔"
+    "⋖⋗⋘⋙⋚⋛⋤⋥⋧⋨⋪⋫⋰⋱⋵⋿⌂⌆⌓⌘⌭⌮⌲⎔⏤⏥⏦⦂⦙⧙⧚⧛⧡⧢⧧⨐⨝⨟⨲⨽⩑⩓⩚⩤⩥⩭⩻⩼⪅⪆⪉⪏⪝⪞⪡⪤⪥⪦⪫⪻⪼⫙⫚⫩⫶⫷⫸"
+)
+STIX = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("STIXGeneral*.ttf"))
 
 
 def turned(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -119,8 +134,47 @@ def shapes(kind: str, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack(made)
 
 
+def glyph_characters() -> str:
+    """The glyphs drawn: GREEK, also in mathematics' bold, italic and sans-serif alphabets, CYRILLIC and SYMBOLS."""
+    styled = [chr(code) for code in range(0x1D6A8, 0x1D7CA) if unicodedata.normalize("NFKC", chr(code)) in GREEK]
+    return GREEK + "".join(styled) + CYRILLIC + SYMBOLS
+
+
+def glyph(character: str, font: Path, rng: np.random.Generator) -> np.ndarray:
+    """A glyph drawn dark on white in a 70 to 99 pixel font, made bolder, sheared and turned as much as a hand would."""
+    image = Image.new("L", (200, 200), 0)
+    drawn = ImageFont.truetype(str(font), int(rng.integers(70, 100)))
+    bolder = int(rng.integers(0, 4))
+    ImageDraw.Draw(image).text((100, 100), character, 255, drawn, "mm", stroke_width=bolder, stroke_fill=255)
+    shear, smooth = rng.uniform(-0.3, 0.3), Image.Resampling.BILINEAR
+    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -100 * shear, 0, 1, 0), smooth)
+    return 1 - np.asarray(image.rotate(rng.uniform(-15, 15), smooth), np.float32) / 255
+
+
+def wobbled(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An image's pixels moved along a smooth random field, as a hand wobbles (Simard et al., 2003's distortion)."""
+    strength = rng.uniform(20, 36)
+    down, across = (gaussian_filter(rng.uniform(-1, 1, image.shape), 4) * strength for _ in range(2))
+    rows, columns = np.mgrid[: image.shape[0], : image.shape[1]]
+    return np.clip(map_coordinates(image, [rows + down, columns + across], order=1), 0, 1)
+
+
+def glyphs(count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` glyphs, each in a STIX font that has it, made MNIST-like, half of them wobbled."""
+    charmaps = {font: FT2Font(str(font)).get_charmap() for font in STIX}
+    characters = glyph_characters()
+    made = []
+    while len(made) < count:
+        character = characters[rng.integers(len(characters))]  # then a font: each glyph as likely, in however many
+        fonts = [font for font in STIX if ord(character) in charmaps[font]]
+        font = fonts[rng.integers(len(fonts))]
+        with contextlib.suppress(ImageError):  # a glyph too thin to be found is drawn again
+            made.append(image_to_mnist(glyph(character, font, rng))[..., 0])
+    return np.stack([wobbled(image, rng) if rng.random() < 0.5 else image for image in made])
+
+
 def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Things that are no digit, made from training digits and plain shapes."""
+    """Things that are no digit, made from training digits, plain shapes and glyphs."""
     first, second = (rng.permutation(len(digits))[: 2 * MADE_FROM_DIGITS] for _ in range(2))
     one, other = first[MADE_FROM_DIGITS:], second[MADE_FROM_DIGITS:]
     lot, second_lot = first[:MADE_FROM_DIGITS], second[:MADE_FROM_DIGITS]
@@ -134,6 +188,7 @@ def no_digits(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
         shapes("filled", SHAPES, rng),
         shapes("outline", SHAPES, rng),
         shapes("noise", NOISE, rng),
+        glyphs(GLYPHS, rng),
     ]
     return np.concatenate(made)
 
