@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import sys
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -125,13 +126,18 @@ def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image)
 
 
-def shapes(kind: str, count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` shapes of a kind drawn dark on white and made MNIST-like as a user's image is."""
+def made_mnist_like(count: int, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """`count` images, each drawn dark on white by `draw` and made MNIST-like as a user's image is."""
     made = []
     while len(made) < count:
-        with contextlib.suppress(ImageError):  # a shape too thin to be found is drawn again
-            made.append(image_to_mnist(1 - shape(kind, rng).astype(np.float32) / 255)[..., 0])
+        with contextlib.suppress(ImageError):  # one too thin to be found is drawn again
+            made.append(image_to_mnist(draw())[..., 0])
     return np.stack(made)
+
+
+def shapes(kind: str, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` shapes of a kind drawn dark on white and made MNIST-like as a user's image is."""
+    return made_mnist_like(count, lambda: 1 - shape(kind, rng).astype(np.float32) / 255)
 
 
 def glyph_characters() -> str:
@@ -162,14 +168,14 @@ def wobbled(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def glyphs(count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` glyphs, each in a STIX font that has it, made MNIST-like, half of them wobbled."""
     charmaps = {font: FT2Font(str(font)).get_charmap() for font in STIX}
-    characters = glyph_characters()
-    made = []
-    while len(made) < count:
+    fonts = {character: [font for font in STIX if ord(character) in charmaps[font]] for character in glyph_characters()}
+    characters = list(fonts)
+
+    def drawn() -> np.ndarray:
         character = characters[rng.integers(len(characters))]  # then a font: each glyph as likely, in however many
-        fonts = [font for font in STIX if ord(character) in charmaps[font]]
-        font = fonts[rng.integers(len(fonts))]
-        with contextlib.suppress(ImageError):  # a glyph too thin to be found is drawn again
-            made.append(image_to_mnist(glyph(character, font, rng))[..., 0])
+        return glyph(character, fonts[character][rng.integers(len(fonts[character]))], rng)
+
+    made = made_mnist_like(count, drawn)
     return np.stack([wobbled(image, rng) if rng.random() < 0.5 else image for image in made])
 
 
