@@ -383,10 +383,25 @@ def thinner(digit: np.ndarray, by: float) -> np.ndarray:
     """The digit's strokes worn down by `by` pixels on each side (a grey erosion by a disc), cut to its box again."""
     if by < LEAST_WEAR:
         return digit
-    reach = math.ceil(by)
-    down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    worn = ndimage.grey_erosion(digit, footprint=down**2 + across**2 <= by**2)
+    worn = eroded_by_disc(digit, by)
     return worn[ink_box(worn, above=FAINT_INK)] if worn.max() > FAINT_INK else digit
+
+
+def eroded_by_disc(image: np.ndarray, radius: float) -> np.ndarray:
+    """The grey erosion of `image` by a disc of `radius` pixels: the least of its erosions by the disc's widest
+    rectangle at each height, each a separable minimum filter (the same values, many times faster on a large
+    image than the disc's footprint)."""
+    reach = math.ceil(radius)
+    if reach >= min(image.shape):  # past the image's far edge scipy's two filters fill in differently: as before
+        down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+        return ndimage.grey_erosion(image, footprint=down**2 + across**2 <= radius**2)
+    down, across = np.mgrid[0 : reach + 1, -reach : reach + 1]
+    widths = (down**2 + across**2 <= radius**2).sum(axis=1)  # the disc's lower half, row by row
+    worn = image
+    for height, width in enumerate(widths):
+        if width and (height == reach or widths[height + 1] < width):  # else a taller rectangle covers this one
+            worn = np.minimum(worn, ndimage.minimum_filter(image, size=(2 * height + 1, width)))
+    return worn
 
 
 def stroke_width(strokes: np.ndarray) -> float:

@@ -7,6 +7,7 @@ from scipy import ndimage
 
 from mnist_cnn.image_files import read_grey_image
 from mnist_cnn.mnist_style import (
+    eroded_by_disc,
     image_to_mnist,
     ink_under_page_light,
     is_a_page,
@@ -119,6 +120,17 @@ def test_strokes_between_a_quarter_and_a_third_of_the_digits_size_are_worn_down_
     assert 1 / 4 < stroke_width(strokes) / size < 1 / 3  # the band the thick-marker test above does not reach
     digit = image_to_mnist(grey)[..., 0] > 0.5
     assert stroke_width(digit) <= 0.26 * 20
+
+
+@pytest.mark.parametrize("radius", [0.7, 1, 2.5, 6, 11.3, 24])
+def test_wearing_strokes_down_takes_the_least_ink_within_the_disc(radius):
+    """The marker's strokes are worn down by the disc's rectangles (fast on a large photo): the same as the disc."""
+    rng = np.random.default_rng(0)
+    ink = rng.random((150, 90), np.float32)  # no two pixels alike: a pixel of the disc left out changes the answer
+    reach = int(np.ceil(radius))
+    down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disc = ndimage.grey_erosion(ink, footprint=down**2 + across**2 <= radius**2)
+    np.testing.assert_array_equal(eroded_by_disc(ink, radius), disc)
 
 
 def test_preprocessing_recovers_an_mnist_digit(raw_sample):
