@@ -6,9 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BACKENDS_INSTALLED := $(VENV)/.backends-installed
-# pip compiles the files it installs one at a time; compileall compiles them on every core.
-PIP_INSTALL := -m pip install --quiet --no-compile
-COMPILE_ALL := -m compileall -q -j 0
 # Empty: MNIST where it can be had (--data, MNIST_CNN_DATA, Keras), else the sample shipped in the package.
 DATASET ?=
 RECIPE ?= fast
@@ -21,14 +18,12 @@ venv: $(INSTALLED)
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python $(PIP_INSTALL) -r requirements.txt
-	$(BIN)/python $(PIP_INSTALL) --no-deps --editable .
-	$(BIN)/python $(COMPILE_ALL) $(VENV)/lib
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 $(BACKENDS_INSTALLED): $(INSTALLED) requirements-backends.txt
-	$(BIN)/python $(PIP_INSTALL) -r requirements-backends.txt
-	$(BIN)/python $(COMPILE_ALL) $(VENV)/lib
+	$(BIN)/python -m pip install --quiet -r requirements-backends.txt
 	touch $@
 
 run: venv
@@ -60,8 +55,7 @@ SET_PYTHON = $(firstword $(wildcard /usr/bin/python$(PYTHON_VERSION_$(SET)) \
 test-versions:
 	test -x .venv-$(SET)/bin/python || $(SET_PYTHON) -m venv .venv-$(SET)
 	.venv-$(SET)/bin/python -m pip install --quiet --upgrade pip
-	.venv-$(SET)/bin/python $(PIP_INSTALL) --constraint .ci/$(SET).txt --editable '.[tensorflow,demo,export,dev]'
-	.venv-$(SET)/bin/python $(COMPILE_ALL) .venv-$(SET)/lib
+	.venv-$(SET)/bin/python -m pip install --quiet --constraint .ci/$(SET).txt --editable '.[tensorflow,demo,export,dev]'
 	.venv-$(SET)/bin/python -m pip check
 	.venv-$(SET)/bin/python -m pip list --format=freeze | grep -i -E '^(tensorflow|keras|tensorboard|gradio|numpy|protobuf)=='
 	PATH=$(CURDIR)/.venv-$(SET)/bin:$$PATH .venv-$(SET)/bin/python $(PYTEST) -m "backend or versions" $(ARGS)
