@@ -392,11 +392,11 @@ def eroded_by_disc(image: np.ndarray, radius: float) -> np.ndarray:
     rectangle at each height, each a separable minimum filter (the same values, many times faster on a large
     image than the disc's footprint)."""
     reach = math.ceil(radius)
+    down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disc = down**2 + across**2 <= radius**2
     if reach >= min(image.shape):  # past the image's far edge scipy's two filters fill in differently: as before
-        down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-        return ndimage.grey_erosion(image, footprint=down**2 + across**2 <= radius**2)
-    down, across = np.mgrid[0 : reach + 1, -reach : reach + 1]
-    widths = (down**2 + across**2 <= radius**2).sum(axis=1)  # the disc's lower half, row by row
+        return ndimage.grey_erosion(image, footprint=disc)
+    widths = disc[reach:].sum(axis=1)  # the disc's lower half, row by row
     worn = image
     for height, width in enumerate(widths):
         if width and (height == reach or widths[height + 1] < width):  # else a taller rectangle covers this one

@@ -16,6 +16,7 @@ from mnist_cnn.mnist_style import (
     without_the_frame,
 )
 
+from digit_kinds import disk
 from user_images import correlation_with, mnist_digit_as_photo, photo_of_paper
 
 # The grey levels of white paper and of a dark pen's ink.
@@ -127,10 +128,7 @@ def test_wearing_strokes_down_takes_the_least_ink_within_the_disc(radius):
     """The marker's strokes are worn down by the disc's rectangles (fast on a large photo): the same as the disc."""
     rng = np.random.default_rng(0)
     ink = rng.random((150, 90), np.float32)  # no two pixels alike: a pixel of the disc left out changes the answer
-    reach = int(np.ceil(radius))
-    down, across = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disc = ndimage.grey_erosion(ink, footprint=down**2 + across**2 <= radius**2)
-    np.testing.assert_array_equal(eroded_by_disc(ink, radius), disc)
+    np.testing.assert_array_equal(eroded_by_disc(ink, radius), ndimage.grey_erosion(ink, footprint=disk(radius)))
 
 
 def test_preprocessing_recovers_an_mnist_digit(raw_sample):
