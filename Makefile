@@ -15,11 +15,15 @@ ARGS ?=
 
 venv: $(INSTALLED)
 
+# uv installs the pinned packages in half pip's time (docs/development.md, "Tests"); pip does where uv cannot.
+install = $(BIN)/python -m uv pip install --quiet --python $(BIN)/python --compile-bytecode $(1) || \
+	$(BIN)/python -m pip install --quiet $(1)
+
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(call install,-r requirements.txt)
+	$(call install,--no-deps --editable .)
 	touch $@
 
 $(BACKENDS_INSTALLED): $(INSTALLED) requirements-backends.txt

@@ -378,7 +378,7 @@ def test_summary_prints_the_layers_of_the_network_asked_for(tmp_path, capsys):
 
 @pytest.mark.backend
 def test_predict_prints_digits_top_k_and_json(trained_run, raw_sample, tmp_path, capsys):
-    model = save_model(trained_run.model, tmp_path / "model.keras")
+    model = trained_run.files.model  # its "not a digit" check beside it, as `mnist-cnn train` saves it
     Image.fromarray(255 - raw_sample[1][0][0]).resize((140, 140)).save(tmp_path / "digit.png")
     (tmp_path / "broken.png").write_text("not an image")
 

@@ -294,9 +294,7 @@ def test_the_demo_command_serves_the_page(trained_run, tmp_path):
     import time
     import urllib.request
 
-    from mnist_cnn.model import save_model
-
-    model = save_model(trained_run.model, tmp_path / "model.keras")
+    model = trained_run.files.model  # its "not a digit" check beside it, as `mnist-cnn train` saves it
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if key != "MNIST_CNN_DEBUG"}
     server = subprocess.Popen(

@@ -9,7 +9,7 @@ from PIL import Image
 
 from mnist_cnn.cli import main
 from mnist_cnn.explain import deletion_scores, explain, occluded_copies, occlusion_maps, sanity_correlation
-from mnist_cnn.model import predict_probabilities, save_model
+from mnist_cnn.model import predict_probabilities
 
 from conftest import MEMBER_PROBABILITIES, constant_model
 
@@ -60,7 +60,7 @@ def test_the_maps_of_a_model_with_random_weights_differ_from_the_trained_ones(tr
 
 
 def test_predict_explain_saves_one_picture_per_readable_image(trained_run, raw_sample, tmp_path, capsys):
-    model = save_model(trained_run.model, tmp_path / "model.keras")
+    model = trained_run.files.model  # its "not a digit" check beside it, as `mnist-cnn train` saves it
     Image.fromarray(255 - raw_sample[1][0][0]).resize((140, 140)).save(tmp_path / "seven.png")
     (tmp_path / "broken.png").write_text("not an image")
     folder = tmp_path / "why"
