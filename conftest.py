@@ -8,6 +8,7 @@ pool (OpenMP's): with a pool of every core in each of two workers on two cores, 
 suite no faster on TensorFlow (its devices and XLA tests slower), and JAX slower.
 """
 
+import gc
 import os
 
 import pytest
@@ -28,6 +29,13 @@ def compilations_kept():
     from mnist_cnn.backend import keep_compilations
 
     keep_compilations()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config):
+    """The session's objects kept out of the garbage collector's passes at its end (pytest's, then IPython's at exit):
+    a full pass over the objects of the 80 or so models a worker's tests built took seconds, just before it exits."""
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items):
