@@ -34,7 +34,7 @@ from mnist_cnn.predict import predict_files
 from digit_kinds import brush_drawn, compose, letter
 from user_images import mnist_digit_as_photo, truncated_qoi
 
-if importlib.util.find_spec("gradio") is None:  # found, not imported: Gradio's import costs each worker 2 s
+if importlib.util.find_spec("gradio") is None:  # found, not imported: every worker collects this file, one runs it
     pytest.skip("the demo's extra is not installed: pip install 'mnist-cnn[demo]'", allow_module_level=True)
 import httpx  # noqa: E402  (Gradio's own HTTP client)
 from gradio_client import Client, handle_file  # noqa: E402
