@@ -226,7 +226,8 @@ def chosen_digits(
     elif lone:
         costs[0] -= LONE_NARROW if narrow else LONE_DIGIT
     chosen = best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
-    if narrow and (len(chosen) > NARROW_PIECES or novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold):
+    guarded = narrow or (several and novelty[0] > threshold)  # a shape the check refuses is not cut into near-misses
+    if narrow and len(chosen) > NARROW_PIECES or guarded and novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold:
         chosen = [0]
     box = readings.box
     return [

@@ -77,14 +77,11 @@ def file_lines(digits: np.ndarray, kind: str, seed: int) -> tuple[np.ndarray, np
     shapes, counts = [], []
     for count, number in ON_FILES.items():
         for _ in range(number):
-            chosen, gaps = (
-                digits[rng.integers(len(digits), size=count)],
-                list(rng.integers(GAPS[0], GAPS[1] + 1, count - 1)),
-            )
-            shifts = rng.integers(-SHIFT, SHIFT + 1, count)
+            chosen = digits[rng.integers(len(digits), size=count)]
+            gaps, shifts = list(rng.integers(GAPS[0], GAPS[1] + 1, count - 1)), rng.integers(-SHIFT, SHIFT + 1, count)
             shapes.append(chosen[0] if count == 1 else compose(chosen, gaps, rng.uniform(*SCALES, count), shifts)[0])
             counts.append(count)
-    lines, several = [], []
+    read, several = [], []
     with tempfile.TemporaryDirectory() as folder:
         for path, count in zip(render_kind(kind, shapes, Path(folder), seed), counts, strict=True):
             try:
@@ -92,16 +89,16 @@ def file_lines(digits: np.ndarray, kind: str, seed: int) -> tuple[np.ndarray, np
             except ImageError:
                 continue
             if len(readings) == 1:
-                lines.append(line_image(readings[0].ink, readings[0].strokes))
+                read.append(line_image(readings[0].ink, readings[0].strokes))
                 several.append(count > 1)
-    return np.stack(lines), np.array(several)
+    return np.stack(read), np.array(several)
 
 
 def all_file_lines(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """file_lines over every own-digits kind, on two processes (reading files is NumPy's work, not Keras')."""
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         made = list(pool.map(file_lines, [digits] * len(KINDS), KINDS, [11] * len(KINDS)))
-    return np.concatenate([lines for lines, _ in made]), np.concatenate([several for _, several in made])
+    return np.concatenate([read for read, _ in made]), np.concatenate([several for _, several in made])
 
 
 if __name__ == "__main__":
