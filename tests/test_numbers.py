@@ -163,22 +163,6 @@ def test_two_digits_written_touching_alone_in_an_image_are_read_apart(kind, read
     assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in TOUCHING_ALONE]
 
 
-# Pairs of the sample's test digits that, written overlapping by 2 pixels alone in an image, make one shape that the
-# check takes for one digit (66, 91, 13) or refuses whole and the cuts for a lone shape leave whole (91, 68, 15): the
-# counter takes each for several digits.
-COUNTED = [[306, 307], [324, 325], [362, 363], [200, 201], [288, 289], [336, 337]]
-
-
-@pytest.mark.parametrize("kind", ["scan with margin", "pencil"])
-def test_touching_digits_the_counter_finds_in_one_shape_are_read_apart(
-    kind, reading_model, check, raw_sample, tmp_path
-):
-    images, labels = raw_sample[1]
-    pairs = [on_one_line(images[chosen], gap=-2) for chosen in COUNTED]
-    predictions = predict_files(reading_model, render_kind(kind, pairs, tmp_path), check=check)
-    assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in COUNTED]
-
-
 # Sample test digits (not 0s, 1s or 8s) that, turned a quarter, are read as two digits ("06", "01") where each piece
 # need only pass the threshold.
 TURNED = [37, 152, 630]
