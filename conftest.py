@@ -33,8 +33,8 @@ def compilations_kept():
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config):
-    """The session's objects kept out of the garbage collector's passes at its end (pytest's, then IPython's at exit):
-    a full pass over the objects of the 80 or so models a worker's tests built took seconds, just before it exits."""
+    """The session's objects kept out of the garbage collector's last passes (pytest's, then IPython's at exit): a
+    pass over every model a worker's tests built is slow (docs/development.md, "Tests")."""
     gc.freeze()
 
 
