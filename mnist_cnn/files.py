@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -74,6 +76,19 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def write_arrays(path: str | os.PathLike, arrays: list[np.ndarray]) -> Path:
+    """Write arrays (a network's weights) to an .npz file as plain arrays, in order, atomically; return the path."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        np.savez(file, **{f"weight_{index}": array for index, array in enumerate(arrays)})
+    return Path(path)
+
+
+def read_arrays(path: str | os.PathLike) -> list[np.ndarray]:
+    """The arrays write_arrays wrote to `path`, in order (nothing pickled is read)."""
+    with np.load(path, allow_pickle=False) as saved:
+        return [saved[f"weight_{index}"] for index in range(len(saved.files))]
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:

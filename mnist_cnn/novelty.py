@@ -36,7 +36,7 @@ from scipy.sparse.linalg import svds
 
 from mnist_cnn import backend
 from mnist_cnn.data import Split, load_data
-from mnist_cnn.files import atomic_path
+from mnist_cnn.files import atomic_path, read_arrays
 from mnist_cnn.model import INFERENCE_BATCH
 
 logger = logging.getLogger(__name__)
@@ -178,8 +178,7 @@ def detector() -> keras.Model:
     """The shipped detector: its network with the weights kept as plain arrays (any Keras 3 reads them; nothing to
     unpickle); made once."""
     network = detector_network()
-    with np.load(DETECTOR, allow_pickle=False) as weights:
-        network.set_weights([weights[f"weight_{index}"] for index in range(len(weights.files))])
+    network.set_weights(read_arrays(DETECTOR))
     return network
 
 
@@ -188,17 +187,9 @@ def detector_fingerprint() -> str:
     """A short fingerprint of the shipped detector's weights and of what its view weighs: a check fitted with others
     scores wrongly."""
     digest = hashlib.sha256(np.float32(DETECTOR_WEIGHT).tobytes())
-    with np.load(DETECTOR, allow_pickle=False) as weights:
-        for index in range(len(weights.files)):
-            digest.update(weights[f"weight_{index}"].tobytes())
+    for weight in read_arrays(DETECTOR):
+        digest.update(weight.tobytes())
     return digest.hexdigest()[:16]
-
-
-def save_detector(network: keras.Model, path: str | os.PathLike = DETECTOR) -> Path:
-    """Write a trained detector's weights to `path` as plain arrays, atomically."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as file:
-        np.savez(file, **{f"weight_{index}": weight for index, weight in enumerate(network.get_weights())})
-    return Path(path)
 
 
 @functools.lru_cache(maxsize=4)

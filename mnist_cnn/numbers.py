@@ -4,8 +4,10 @@ The strokes (mnist_cnn.mnist_style) are grouped into digits: parts whose columns
 a broken 4). A group too wide to be one digit may be digits that touch: it is cut where the model reads the pieces
 best, the classic segmentation guided by recognition (Casey and Lecolinet, 1996): every way of cutting it at
 candidate columns is scored by the product of the pieces' probabilities and how much each looks like a digit
-(mnist_cnn.novelty), and dynamic programming finds the best. The costs were chosen on validation digits
-(docs/numbers.md). Each digit is then made MNIST-like as one digit alone is.
+(mnist_cnn.novelty), and dynamic programming finds the best. A shape alone in its image is read as one digit unless
+it is no digit whole: then it is cut where the pieces read much better, or where the counter (mnist_cnn.counter)
+takes it for several digits written touching. The costs were chosen on validation digits (docs/numbers.md). Each
+digit is then made MNIST-like as one digit alone is.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
+from mnist_cnn.counter import line_image, several_digits
 from mnist_cnn.errors import ImageError
 from mnist_cnn.mnist_style import CORNERS_TOUCH, SOFT_EDGE, digit_to_mnist, ink_box, shapes_side_by_side
 from mnist_cnn.novelty import DigitReader
@@ -39,6 +42,10 @@ LONE_DIGIT = 0.5
 LONE_NARROW, NARROW_PIECE_NOVELTY = 1.5, 0.5
 # ... and into at most this many pieces: a blot of ink is not slivers read as 1s.
 NARROW_PIECES = 2
+# A group alone in its image that the check refuses whole, at least this much wider than high (two digits overlapping
+# can be narrower than high), is read as pieces where the counter's logit (mnist_cnn.counter) is above SEVERAL_DIGITS,
+# each piece's novelty under SEVERAL_PIECE_NOVELTY of the threshold: several digits touching, not a letter's parts.
+SEVERAL_ASPECT, SEVERAL_DIGITS, SEVERAL_PIECE_NOVELTY = 0.6, 4.0, 0.75
 # Pieces are read from the group shrunk to at most this many pixels high (a photo's digit can be 1,000 high).
 PIECE_HEIGHT = 84
 # The narrowest piece a group is cut into, as a share of its height (a 1 is narrow).
@@ -203,18 +210,28 @@ def number_readings(ink: np.ndarray, strokes: np.ndarray, name: str = "image") -
 
 
 def chosen_digits(
-    readings: Readings, probabilities: np.ndarray, novelty: np.ndarray, threshold: float, lone: bool = False
+    readings: Readings,
+    probabilities: np.ndarray,
+    novelty: np.ndarray,
+    threshold: float,
+    lone: bool = False,
+    several: bool = False,
 ) -> list[WrittenDigit]:
     """The digits of a group: the readings (their probabilities and novelty scores given) that cover it at the least
     cost, left to right; a group `lone` in its image is read whole unless cutting costs LONE_DIGIT less (LONE_NARROW,
     into at most NARROW_PIECES, each piece's novelty under NARROW_PIECE_NOVELTY of the threshold, else whole, where it
-    is no wider than WIDEST_PIECE)."""
+    is no wider than WIDEST_PIECE); one the counter takes for `several` digits is read as pieces, each piece's novelty
+    under SEVERAL_PIECE_NOVELTY of the threshold, else whole."""
     costs = PIECE_COST - np.log(np.maximum(probabilities.max(axis=1), EPSILON)) + NOVELTY_WEIGHT * novelty / threshold
     narrow = lone and readings.aspect <= WIDEST_PIECE
-    if lone:
+    if several:
+        costs[0] = np.inf
+    elif lone:
         costs[0] -= LONE_NARROW if narrow else LONE_DIGIT
     chosen = best_cuts(readings.spans, costs, readings.spans[0][1]) or [0]
     if narrow and (len(chosen) > NARROW_PIECES or novelty[chosen].max() > NARROW_PIECE_NOVELTY * threshold):
+        chosen = [0]
+    if several and novelty[chosen].max() > SEVERAL_PIECE_NOVELTY * threshold:
         chosen = [0]
     box = readings.box
     return [
@@ -241,8 +258,9 @@ def read_all(reader: DigitReader, groups: list[Readings]) -> list[tuple[np.ndarr
 def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[list[WrittenDigit]]:
     """The digits of several images' readings: every group read whole; a shape alone in its image that is no digit
     and wider than high, or wider than any, read as the digits its columns make (digits_apart); then each group cut
-    where it may be several digits (a group alone in its image, only where it is no digit as a whole), the model run
-    once over all wholes, once over the digits apart where there are any, and once over all pieces."""
+    where it may be several digits (a group alone in its image, only where it is no digit as a whole, and then also
+    where the counter takes it for several), the model run once over all wholes, once over the digits apart where
+    there are any, and once over all pieces."""
     threshold = reader.check.threshold
     first = [readings for number in numbers for readings in number]
     read_whole = dict(zip(map(id, first), read_all(reader, first), strict=True))
@@ -254,16 +272,32 @@ def read_numbers(reader: DigitReader, numbers: list[list[Readings]]) -> list[lis
     read_whole |= dict(zip(map(id, apart), read_all(reader, apart), strict=True))
     groups = [(readings, len(number) == 1) for number in numbers for readings in number]
     wholes = [read_whole[id(readings)] for readings, _ in groups]
+    refused = [
+        readings
+        for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True)
+        if lone and novelty[0] > threshold
+    ]
+    counted = {id(readings) for readings, several in zip(refused, counted_several(refused), strict=True) if several}
     for (readings, lone), (_, novelty) in zip(groups, wholes, strict=True):
-        if readings.may_be_several() and (not lone or novelty[0] > threshold):
+        if id(readings) in counted or (readings.may_be_several() and (not lone or novelty[0] > threshold)):
             readings.add_pieces()
     cut = [readings for readings, _ in groups if len(readings.spans) > 1]
     answers = dict(zip(map(id, cut), read_all(reader, cut), strict=True))
     chosen = iter(
-        chosen_digits(readings, *answers.get(id(readings), whole), threshold, lone)
+        chosen_digits(readings, *answers.get(id(readings), whole), threshold, lone, id(readings) in counted)
         for (readings, lone), whole in zip(groups, wholes, strict=True)
     )
     return [[digit for _ in number for digit in next(chosen)] for number in numbers]
+
+
+def counted_several(groups: list[Readings]) -> list[bool]:
+    """Whether the counter takes each group, where it is wider than SEVERAL_ASPECT of its height, for several digits."""
+    wide = [readings.aspect > SEVERAL_ASPECT for readings in groups]
+    if not any(wide):
+        return wide
+    lines = [line_image(readings.ink, readings.strokes) for readings, kept in zip(groups, wide, strict=True) if kept]
+    logits = iter(several_digits(np.stack(lines)))
+    return [bool(next(logits) > SEVERAL_DIGITS) if kept else False for kept in wide]
 
 
 def digits_apart(readings: Readings, novelty: float, threshold: float) -> list[Readings]:

@@ -16,6 +16,7 @@ chosen and what it refuses.
 
 import argparse
 import contextlib
+import itertools
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -32,8 +33,9 @@ from mnist_cnn.backend import use_backend
 from mnist_cnn.config import FAST_RECIPE
 from mnist_cnn.data import load_data, split_validation
 from mnist_cnn.errors import ImageError
+from mnist_cnn.files import write_arrays
 from mnist_cnn.mnist_style import digit_to_mnist, image_to_mnist, ink_and_strokes, ink_box
-from mnist_cnn.novelty import DETECTOR, detector_network, save_detector
+from mnist_cnn.novelty import DETECTOR, detector_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # how the benchmark writes a number
 from digit_kinds import MARGIN, SCALES, SHIFT, TOUCHING  # noqa: E402
@@ -87,25 +89,35 @@ def overlaid(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) ->
     return np.stack([np.maximum(one, np.roll(other, tuple(shift), (0, 1))) for one, other, shift in pairs])
 
 
-def touching(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two digits written on one line as the benchmark writes a touching pair (tests/digit_kinds.py's compose, with
-    its SCALES, TOUCHING, SHIFT and MARGIN), drawn 4 times as large and made MNIST-like. Not compose itself: trained
-    on its pairs (bicubic), the detector refused more MNIST test digits and fewer clothes (docs/numbers.md)."""
+def written(digits: list[np.ndarray], rng: np.random.Generator, gaps: tuple[int, int] = TOUCHING) -> tuple:
+    """Digits written on one line as the benchmark writes a touching pair (tests/digit_kinds.py's compose, with its
+    SCALES, SHIFT and MARGIN, each gap in `gaps`), drawn 4 times as large: its ink and strokes, as a user's image's.
+    Not compose itself: trained on its pairs (bicubic), the detector refused more MNIST test digits and fewer clothes
+    (docs/numbers.md)."""
     inks = []
-    for digit in (first, second):
+    for digit in digits:
         ink = digit[ink_box(digit)]
         height = max(1, round(rng.uniform(*SCALES) * ink.shape[0]))
         size = (max(1, round(ink.shape[1] * height / ink.shape[0])), height)
         inks.append(np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR)))
-    gap = max(int(rng.integers(TOUCHING[0], TOUCHING[1] + 1)), -(min(ink.shape[1] for ink in inks) // 3))
+    spaces = [
+        max(int(rng.integers(gaps[0], gaps[1] + 1)), -(min(one.shape[1], other.shape[1]) // 3))
+        for one, other in itertools.pairwise(inks)
+    ]
     line = MARGIN + SHIFT + max(ink.shape[0] for ink in inks)
-    canvas = np.zeros((line + SHIFT + MARGIN, 2 * MARGIN + inks[0].shape[1] + gap + inks[1].shape[1]), np.float32)
-    lefts = (MARGIN, MARGIN + inks[0].shape[1] + gap)
-    for ink, left, shift in zip(inks, lefts, rng.integers(-SHIFT, SHIFT + 1, 2), strict=True):
+    width = 2 * MARGIN + sum(ink.shape[1] for ink in inks) + sum(spaces)
+    canvas = np.zeros((line + SHIFT + MARGIN, width), np.float32)
+    lefts = MARGIN + np.cumsum([0] + [ink.shape[1] + space for ink, space in zip(inks, spaces, strict=False)])
+    for ink, left, shift in zip(inks, lefts, rng.integers(-SHIFT, SHIFT + 1, len(inks)), strict=True):
         place = canvas[line + shift - ink.shape[0] : line + shift, left : left + ink.shape[1]]
         np.maximum(place, ink, out=place)
     large = Image.fromarray(canvas).resize((4 * canvas.shape[1], 4 * canvas.shape[0]), Image.Resampling.BILINEAR)
-    return digit_to_mnist(*ink_and_strokes(1 - np.clip(np.asarray(large), 0, 1)))[..., 0]  # one shape: no note
+    return ink_and_strokes(1 - np.clip(np.asarray(large), 0, 1))
+
+
+def touching(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two digits written touching (`written`), made MNIST-like as one shape."""
+    return digit_to_mnist(*written([first, second], rng))[..., 0]  # one shape: no note
 
 
 def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -126,12 +138,12 @@ def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image)
 
 
-def made_mnist_like(count: int, draw: Callable[[], np.ndarray]) -> np.ndarray:
-    """`count` images, each drawn dark on white by `draw` and made MNIST-like as a user's image is."""
+def made_mnist_like(count: int, draw: Callable[[], np.ndarray], make: Callable = image_to_mnist) -> np.ndarray:
+    """`count` images, each drawn dark on white by `draw` and made MNIST-like as a user's image is (or by `make`)."""
     made = []
     while len(made) < count:
         with contextlib.suppress(ImageError):  # one too thin to be found is drawn again
-            made.append(image_to_mnist(draw())[..., 0])
+            made.append(make(draw())[..., 0])
     return np.stack(made)
 
 
@@ -165,8 +177,8 @@ def wobbled(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(map_coordinates(image, [rows + down, columns + across], order=1), 0, 1)
 
 
-def glyphs(count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` glyphs, each in a STIX font that has it, made MNIST-like, half of them wobbled."""
+def glyph_drawer(rng: np.random.Generator) -> Callable[[], np.ndarray]:
+    """A function drawing a glyph dark on white, each glyph as likely, in a STIX font that has it."""
     charmaps = {font: FT2Font(str(font)).get_charmap() for font in STIX}
     fonts = {character: [font for font in STIX if ord(character) in charmaps[font]] for character in glyph_characters()}
     characters = list(fonts)
@@ -175,7 +187,12 @@ def glyphs(count: int, rng: np.random.Generator) -> np.ndarray:
         character = characters[rng.integers(len(characters))]  # then a font: each glyph as likely, in however many
         return glyph(character, fonts[character][rng.integers(len(fonts[character]))], rng)
 
-    made = made_mnist_like(count, drawn)
+    return drawn
+
+
+def glyphs(count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` glyphs (glyph_drawer) made MNIST-like, half of them wobbled."""
+    made = made_mnist_like(count, glyph_drawer(rng))
     return np.stack([wobbled(image, rng) if rng.random() < 0.5 else image for image in made])
 
 
@@ -216,4 +233,7 @@ if __name__ == "__main__":
     network = detector_network()
     network.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     network.fit(inputs, targets, sample_weight=weights, batch_size=128, epochs=arguments.epochs, verbose=2)
-    print(save_detector(network, arguments.output), f"{len(digits):,} digits, {len(made):,} things made to be no digit")
+    print(
+        write_arrays(arguments.output, network.get_weights()),
+        f"{len(digits):,} digits, {len(made):,} things made to be no digit",
+    )
