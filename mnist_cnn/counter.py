@@ -22,7 +22,7 @@ from PIL import Image
 from mnist_cnn import backend
 from mnist_cnn.files import read_arrays
 from mnist_cnn.mnist_style import DIGIT_BOX, crop_to_digit, pen_of_mnist_width
-from mnist_cnn.model import INFERENCE_BATCH
+from mnist_cnn.model import INFERENCE_BATCH, one_logit_network
 
 COUNTER = Path(__file__).parent / "sample" / "counter.npz"
 # A line image is this many pixels high and wide: a shape's height fitted in DIGIT_BOX, up to LINE_WIDTH wide.
@@ -44,23 +44,8 @@ def line_image(ink: np.ndarray, strokes: np.ndarray) -> np.ndarray:
 
 
 def counter_network() -> keras.Model:
-    """The counter's network, untrained: a small convolutional network from a line image to one logit (above 0,
-    several digits)."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((*LINE_SHAPE, 1)),
-            layers.Conv2D(32, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.GlobalMaxPooling2D(),
-            layers.Dropout(0.2),
-            layers.Dense(1),
-        ],
-        name="how_many_digits",
-    )
+    """The counter's network, untrained: from a line image to one logit (above 0, several digits)."""
+    return one_logit_network((*LINE_SHAPE, 1), "how_many_digits")
 
 
 @functools.cache

@@ -50,6 +50,26 @@ def build_model(config: Config = SEED_RECIPE) -> keras.Sequential:
     )
 
 
+def one_logit_network(input_shape: tuple[int, int, int], name: str) -> keras.Sequential:
+    """A small convolutional network from an image to one logit, untrained: the shape of the shipped detector
+    (mnist_cnn.novelty) and counter (mnist_cnn.counter), apart from the classifier."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            layers.Conv2D(32, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.GlobalMaxPooling2D(),
+            layers.Dropout(0.2),
+            layers.Dense(1),
+        ],
+        name=name,
+    )
+
+
 def plot_architecture(model: keras.Model, path: str | os.PathLike) -> Path | None:
     """Draw the model's diagram with its shapes to `path` (as the seed's `plot_model` call does).
 

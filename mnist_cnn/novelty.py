@@ -37,7 +37,7 @@ from scipy.sparse.linalg import svds
 from mnist_cnn import backend
 from mnist_cnn.data import Split, load_data
 from mnist_cnn.files import atomic_path, read_arrays
-from mnist_cnn.model import INFERENCE_BATCH
+from mnist_cnn.model import INFERENCE_BATCH, one_logit_network
 
 logger = logging.getLogger(__name__)
 # Training digits whose features make the bank (more change nothing measurable: docs/numbers.md).
@@ -154,23 +154,8 @@ class Views:
 
 
 def detector_network() -> keras.Model:
-    """The detector's network, untrained: a small convolutional network from a 28x28 image to one logit (above 0, no
-    digit)."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(32, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.GlobalMaxPooling2D(),
-            layers.Dropout(0.2),
-            layers.Dense(1),
-        ],
-        name="not_a_digit",
-    )
+    """The detector's network, untrained: from a 28x28 image to one logit (above 0, no digit)."""
+    return one_logit_network((28, 28, 1), "not_a_digit")
 
 
 @functools.cache
