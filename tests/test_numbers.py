@@ -182,6 +182,21 @@ def test_touching_digits_the_counter_finds_in_one_shape_are_read_apart(
     assert [p.number for p in predictions] == ["".join(map(str, labels[chosen])) for chosen in COUNTED]
 
 
+# Letters that the check refuses whole and the counter takes for several digits (an M as "111", a w as "7117"): their
+# pieces barely pass, so each is still "not a digit".
+COUNTED_LETTERS = [("DejaVuSerif-Italic", "M"), ("DejaVuSerif-Italic", "W"), ("DejaVuSerif", "W"), ("DejaVuSerif", "w")]
+
+
+def test_a_letter_the_counter_takes_for_several_digits_is_not_cut_into_pieces_that_barely_pass(
+    reading_model, check, tmp_path
+):
+    fonts = f"{matplotlib.get_data_path()}/fonts/ttf"
+    letters = [letter(f"{fonts}/{font}.ttf", character) for font, character in COUNTED_LETTERS]
+    paths = [render_kind("scan with margin", [ink], tmp_path / str(index))[0] for index, ink in enumerate(letters)]
+    predictions = predict_files(reading_model, paths, check=check)
+    assert all(prediction.not_a_digit for prediction in predictions)
+
+
 def test_a_digit_alone_that_the_check_takes_for_one_is_read_whole_whatever_the_counter_says(
     reading_model, check, raw_sample, tmp_path, monkeypatch
 ):
