@@ -19,10 +19,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from mnist_cnn import backend
 from mnist_cnn.files import read_arrays
 from mnist_cnn.mnist_style import DIGIT_BOX, crop_to_digit, pen_of_mnist_width
-from mnist_cnn.model import INFERENCE_BATCH, one_logit_network
+from mnist_cnn.model import one_logit_network, predict_probabilities
 
 COUNTER = Path(__file__).parent / "sample" / "counter.npz"
 # A line image is this many pixels high and wide: a shape's height fitted in DIGIT_BOX, up to LINE_WIDTH wide.
@@ -58,9 +57,4 @@ def counter() -> keras.Model:
 
 def several_digits(lines: np.ndarray) -> np.ndarray:
     """The counter's logits for (N, 28, 56, 1) line images: above 0, more likely several digits than one."""
-    network = counter()
-    if len(lines) <= INFERENCE_BATCH and backend.predicts_on_batch_correctly(network):
-        logits = network.predict_on_batch(lines)
-    else:
-        logits = network.predict(lines, batch_size=INFERENCE_BATCH, verbose=0)
-    return np.asarray(keras.ops.convert_to_numpy(logits), dtype=np.float32)[:, 0]
+    return np.asarray(predict_probabilities(counter(), lines), dtype=np.float32)[:, 0]

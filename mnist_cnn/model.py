@@ -144,7 +144,8 @@ def is_mnist_classifier(model: keras.Model) -> bool:
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-    """The model's class probabilities for a batch of (N, 28, 28, 1) images.
+    """The model's class probabilities for a batch of (N, 28, 28, 1) images (or any of the package's networks'
+    outputs for its inputs: the counter's logits).
 
     Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, many times slower for one
     image.
