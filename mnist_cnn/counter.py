@@ -21,7 +21,7 @@ from PIL import Image
 
 from mnist_cnn.files import read_arrays
 from mnist_cnn.mnist_style import DIGIT_BOX, crop_to_digit, pen_of_mnist_width
-from mnist_cnn.model import one_logit_network, predict_probabilities
+from mnist_cnn.model import one_logit_network, predict_outputs
 
 COUNTER = Path(__file__).parent / "sample" / "counter.npz"
 # A line image is this many pixels high and wide: a shape's height fitted in DIGIT_BOX, up to LINE_WIDTH wide.
@@ -57,4 +57,4 @@ def counter() -> keras.Model:
 
 def several_digits(lines: np.ndarray) -> np.ndarray:
     """The counter's logits for (N, 28, 56, 1) line images: above 0, more likely several digits than one."""
-    return np.asarray(predict_probabilities(counter(), lines), dtype=np.float32)[:, 0]
+    return np.asarray(predict_outputs(counter(), lines), dtype=np.float32)[:, 0]

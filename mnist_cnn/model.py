@@ -143,16 +143,24 @@ def is_mnist_classifier(model: keras.Model) -> bool:
         return False
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-    """The model's class probabilities for a batch of (N, 28, 28, 1) images (or any of the package's networks'
-    outputs for its inputs: the counter's logits).
+def predict_outputs(
+    model: keras.Model, inputs: np.ndarray, batch_size: int = INFERENCE_BATCH
+) -> np.ndarray | list[np.ndarray]:
+    """Any of the package's networks' outputs for a batch of inputs, as NumPy arrays (a list where it has several).
 
     Up to one batch goes through `predict_on_batch`: `predict` sets up a whole loop first, many times slower for one
     image.
     """
-    if len(images) <= batch_size and backend.predicts_on_batch_correctly(model):
-        return keras.ops.convert_to_numpy(model.predict_on_batch(images))
-    return model.predict(images, batch_size=batch_size, verbose=0)
+    if len(inputs) <= batch_size and backend.predicts_on_batch_correctly(model):
+        outputs = model.predict_on_batch(inputs)
+    else:
+        outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """The model's class probabilities for a batch of (N, 28, 28, 1) images."""
+    return predict_outputs(model, images, batch_size)
 
 
 def ensemble_probabilities(

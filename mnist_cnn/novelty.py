@@ -34,10 +34,9 @@ import keras
 import numpy as np
 from scipy.sparse.linalg import svds
 
-from mnist_cnn import backend
 from mnist_cnn.data import Split, load_data
 from mnist_cnn.files import atomic_path, read_arrays
-from mnist_cnn.model import INFERENCE_BATCH, one_logit_network
+from mnist_cnn.model import one_logit_network, predict_outputs
 
 logger = logging.getLogger(__name__)
 # Training digits whose features make the bank (more change nothing measurable: docs/numbers.md).
@@ -189,14 +188,9 @@ def with_features(model: keras.Model) -> keras.Model:
 
 
 def features_and_probabilities(both: keras.Model, images: np.ndarray) -> tuple[Views, np.ndarray]:
-    """The views and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model (up to one batch
-    through `predict_on_batch`, as model.predict_probabilities does)."""
-    if len(images) <= INFERENCE_BATCH and backend.predicts_on_batch_correctly(both):
-        outputs = both.predict_on_batch(images)
-    else:
-        outputs = both.predict(images, batch_size=INFERENCE_BATCH, verbose=0)
+    """The views and probabilities of (N, 28, 28, 1) images in [0, 1] from a `with_features` model."""
     features, layouts, doubts, probabilities = (
-        np.asarray(keras.ops.convert_to_numpy(output), dtype=np.float32) for output in outputs
+        np.asarray(output, dtype=np.float32) for output in predict_outputs(both, images)
     )
     return Views(features, layouts, doubts[:, 0]), probabilities
 

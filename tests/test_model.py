@@ -14,7 +14,14 @@ import pytest
 from mnist_cnn import model as model_module
 from mnist_cnn.backend import BACKENDS, installed
 from mnist_cnn.errors import ModelFileError
-from mnist_cnn.model import build_model, load_model, plot_architecture, predict_probabilities, save_model
+from mnist_cnn.model import (
+    build_model,
+    load_model,
+    plot_architecture,
+    predict_outputs,
+    predict_probabilities,
+    save_model,
+)
 
 # The seed notebook's model.summary(): layer type, output shape, parameters.
 SEED_SUMMARY = [
@@ -126,6 +133,21 @@ def test_model_files_that_are_not_ours_are_refused(tmp_path, trained_run, make_f
 def test_model_file_name_must_end_in_keras(trained_run, tmp_path):
     with pytest.raises(ModelFileError, match="must end in .keras"):
         save_model(trained_run.model, tmp_path / "model.h5")
+
+
+@pytest.mark.backend
+def test_a_network_of_several_outputs_gives_each_alike_for_one_image_and_within_a_long_batch(sample_data):
+    images = sample_data[1][0][:5]
+    probabilities = build_model()
+    features = probabilities.get_layer(index=7).output
+    network = keras.Model(probabilities.inputs, [features, probabilities.outputs[0]])
+    alone = predict_outputs(network, images[:1])  # one batch: predict_on_batch
+    within = predict_outputs(network, images, batch_size=2)  # several: predict
+    assert [output.shape for output in alone] == [(1, 64), (1, 10)]
+    assert [output.shape for output in within] == [(5, 64), (5, 10)]
+    for one, many in zip(alone, within, strict=True):
+        assert isinstance(one, np.ndarray)
+        np.testing.assert_allclose(one, many[:1], atol=1e-5)
 
 
 PREDICT_ON_ANOTHER_BACKEND = """
