@@ -139,7 +139,7 @@ def test_model_file_name_must_end_in_keras(trained_run, tmp_path):
 def test_a_network_of_several_outputs_gives_each_alike_for_one_image_and_within_a_long_batch(sample_data):
     images = sample_data[1][0][:5]
     probabilities = build_model()
-    features = probabilities.get_layer(index=7).output
+    features = probabilities.get_layer(index=7).output  # the Flatten: 64 features
     network = keras.Model(probabilities.inputs, [features, probabilities.outputs[0]])
     alone = predict_outputs(network, images[:1])  # one batch: predict_on_batch
     within = predict_outputs(network, images, batch_size=2)  # several: predict
